@@ -1,0 +1,267 @@
+"""System checks for the ``SEPSMS`` settings. Each id is stable and documented."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Tags, Warning, register
+from django.utils.module_loading import import_string
+
+from . import contract
+from .conf import sepsms_settings
+
+#: Caches each process keeps to itself: limits kept in them do not hold.
+_PROCESS_LOCAL_CACHES = {
+    "django.core.cache.backends.locmem.LocMemCache",
+    "django.core.cache.backends.dummy.DummyCache",
+}
+#: Caches shared by processes but without atomic increments: limits leak under load.
+_NON_ATOMIC_CACHES = {
+    "django.core.cache.backends.filebased.FileBasedCache",
+    "django.core.cache.backends.db.DatabaseCache",
+}
+_RATE_UNITS = {"s", "m", "h", "d"}
+
+
+def _backend_class() -> type | None:
+    try:
+        klass = import_string(sepsms_settings.BACKEND)
+    except ImportError:
+        return None
+    return klass if isinstance(klass, type) else None
+
+
+@register(Tags.compatibility)
+def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """Validate ``settings.SEPSMS``."""
+    raw = getattr(settings, "SEPSMS", {})
+    if not isinstance(raw, Mapping):
+        return [
+            Error(
+                "SEPSMS must be a dict.",
+                hint="See the settings reference in the django-sepsms docs.",
+                id="sepsms.E000",
+            )
+        ]
+    messages: list[CheckMessage] = []
+    messages += _check_backend()
+    messages += _check_otp()
+    messages += _check_numbers()
+    messages += _check_webhooks()
+    messages += _check_ratelimits()
+    messages += _check_cache()
+    unknown = sepsms_settings.unknown_keys()
+    if unknown:
+        messages.append(
+            Warning(
+                f"Unknown SEPSMS setting(s): {', '.join(unknown)}.",
+                hint="Check the spelling against the settings reference.",
+                id="sepsms.W003",
+            )
+        )
+    return messages
+
+
+def _check_backend() -> list[CheckMessage]:
+    from .backends.base import LocalBackend
+    from .backends.sepsms import SepsmsBackend
+
+    klass = _backend_class()
+    if klass is None:
+        return [
+            Error(
+                f"SEPSMS['BACKEND'] = {sepsms_settings.BACKEND!r} cannot be imported.",
+                hint="Use a dotted path such as 'django_sepsms.backends.sepsms.SepsmsBackend'.",
+                id="sepsms.E005",
+            )
+        ]
+    messages: list[CheckMessage] = []
+    if issubclass(klass, SepsmsBackend):
+        key = sepsms_settings.API_KEY
+        if not key:
+            messages.append(
+                Error(
+                    "SEPSMS['API_KEY'] is not set, and the HTTP backend needs it.",
+                    hint="Create a key in the SEPSMS developer dashboard (it starts with "
+                    "'sk_sep_') and load it from the environment.",
+                    id="sepsms.E001",
+                )
+            )
+        elif not key.startswith(contract.API_KEY_PREFIX):
+            messages.append(
+                Warning(
+                    f"SEPSMS['API_KEY'] does not start with '{contract.API_KEY_PREFIX}'.",
+                    hint="SEPSMS v2 keys start with 'sk_sep_'; legacy v1 tokens do not work.",
+                    id="sepsms.W005",
+                )
+            )
+    if (
+        issubclass(klass, LocalBackend)
+        and not settings.DEBUG
+        and not sepsms_settings.ALLOW_LOCAL_BACKEND_IN_PRODUCTION
+    ):
+        messages.append(
+            Error(
+                f"{klass.__name__} delivers no SMS, and DEBUG is False.",
+                hint="Use the HTTP backend in production, or set "
+                "SEPSMS['ALLOW_LOCAL_BACKEND_IN_PRODUCTION'] = True if this is intended.",
+                id="sepsms.E004",
+            )
+        )
+    if not sepsms_settings.ORIGIN:
+        messages.append(
+            Warning(
+                "SEPSMS['ORIGIN'] is not set: every send must pass origin=.",
+                hint="Set it to a sender name the provider approved for your account.",
+                id="sepsms.W004",
+            )
+        )
+    if sepsms_settings.BATCH_SIZE < 1:
+        messages.append(Error("SEPSMS['BATCH_SIZE'] must be at least 1.", id="sepsms.E007"))
+    return messages
+
+
+def _check_otp() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    length = sepsms_settings.OTP_CODE_LENGTH
+    if not 6 <= length <= contract.OTP_CODE_LENGTH_RANGE[1]:
+        messages.append(
+            Error(
+                f"SEPSMS['OTP_CODE_LENGTH'] is {length}; it must be 6 to 8.",
+                hint="Codes shorter than 6 digits are too easy to guess (NIST SP 800-63B).",
+                id="sepsms.E002",
+            )
+        )
+    ttl = sepsms_settings.OTP_TTL
+    low, high = contract.OTP_TTL_RANGE
+    if not low <= ttl <= high:
+        messages.append(
+            Error(
+                f"SEPSMS['OTP_TTL'] is {ttl}; it must be {low} to {high} seconds.",
+                hint="The provider accepts 60-600 seconds.",
+                id="sepsms.E003",
+            )
+        )
+    if sepsms_settings.OTP_MODE not in {"provider", "local"}:
+        messages.append(
+            Error(
+                f"SEPSMS['OTP_MODE'] is {sepsms_settings.OTP_MODE!r}.",
+                hint="Use 'provider' or 'local'.",
+                id="sepsms.E006",
+            )
+        )
+    if contract.OTP_CODE_PLACEHOLDER not in sepsms_settings.OTP_TEMPLATE:
+        messages.append(
+            Error(
+                "SEPSMS['OTP_TEMPLATE'] does not contain {code}.",
+                id="sepsms.E008",
+            )
+        )
+    if sepsms_settings.OTP_MAX_ATTEMPTS < 1:
+        messages.append(Error("SEPSMS['OTP_MAX_ATTEMPTS'] must be at least 1.", id="sepsms.E010"))
+    return messages
+
+
+def _check_numbers() -> list[CheckMessage]:
+    import phonenumbers
+
+    region = sepsms_settings.PHONE_REGION
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        return [
+            Error(
+                f"SEPSMS['PHONE_REGION'] = {region!r} is not a region code.",
+                hint="Use a two-letter region such as 'TH'.",
+                id="sepsms.E011",
+            )
+        ]
+    return []
+
+
+def _check_webhooks() -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    if not sepsms_settings.WEBHOOK_SECRETS:
+        messages.append(
+            Warning(
+                "SEPSMS['WEBHOOK_SECRETS'] is empty: every webhook will be refused.",
+                hint="Copy the signing secret from the provider's dashboard.",
+                id="sepsms.W001",
+            )
+        )
+    if sepsms_settings.WEBHOOK_TOLERANCE <= 0:
+        messages.append(
+            Error(
+                "SEPSMS['WEBHOOK_TOLERANCE'] must be a positive number of seconds.",
+                id="sepsms.E012",
+            )
+        )
+    return messages
+
+
+def _valid_rate(rate: Any) -> bool:
+    if rate is None:
+        return True
+    if not isinstance(rate, str) or "/" not in rate:
+        return False
+    count, _, period = rate.partition("/")
+    if not count.isdigit() or not period or period[-1] not in _RATE_UNITS:
+        return False
+    return period[:-1] == "" or period[:-1].isdigit()
+
+
+def _check_ratelimits() -> list[CheckMessage]:
+    from .conf import DEFAULT_RATELIMITS
+
+    messages: list[CheckMessage] = []
+    for name, rate in sepsms_settings.RATELIMITS.items():
+        if name not in DEFAULT_RATELIMITS:
+            messages.append(
+                Warning(
+                    f"SEPSMS['RATELIMITS'] has an unknown limit {name!r}.",
+                    hint=f"Known limits: {', '.join(sorted(DEFAULT_RATELIMITS))}.",
+                    id="sepsms.W006",
+                )
+            )
+        elif not _valid_rate(rate):
+            messages.append(
+                Error(
+                    f"SEPSMS['RATELIMITS'][{name!r}] = {rate!r} is not a rate.",
+                    hint="Use django-ratelimit rates such as '3/10m', '10/h' or '100/d', "
+                    "or None to turn the limit off.",
+                    id="sepsms.E009",
+                )
+            )
+    return messages
+
+
+def _check_cache() -> list[CheckMessage]:
+    caches = getattr(settings, "CACHES", {})
+    alias = sepsms_settings.CACHE
+    if alias not in caches:
+        return [
+            Error(
+                f"SEPSMS['CACHE'] = {alias!r} is not in CACHES.",
+                id="sepsms.E013",
+            )
+        ]
+    backend = caches[alias].get("BACKEND", "")
+    if backend in _PROCESS_LOCAL_CACHES:
+        return [
+            Warning(
+                f"The cache {alias!r} ({backend.rsplit('.', 1)[-1]}) is not shared across "
+                "processes: OTP and sending limits would not hold.",
+                hint="Use Redis or Memcached in production (SEPSMS['CACHE'] picks the alias).",
+                id="sepsms.W002",
+            )
+        ]
+    if backend in _NON_ATOMIC_CACHES:
+        return [
+            Warning(
+                f"The cache {alias!r} ({backend.rsplit('.', 1)[-1]}) has no atomic "
+                "increment: limits may be exceeded under concurrent load.",
+                hint="Use Redis or Memcached in production.",
+                id="sepsms.W002",
+            )
+        ]
+    return []

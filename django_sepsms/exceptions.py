@@ -1,0 +1,111 @@
+"""Exceptions raised by django-sepsms.
+
+Provider answers become :class:`ProviderError` subclasses carrying the HTTP
+status, the provider's ``error.code`` and its message. Configuration problems
+are :class:`ConfigurationError`, which ``fail_silently`` never hides.
+"""
+
+from __future__ import annotations
+
+from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
+
+
+class SepsmsError(Exception):
+    """Base class of every error this app raises."""
+
+
+class ConfigurationError(SepsmsError, ImproperlyConfigured):
+    """The ``SEPSMS`` settings are incomplete or contradictory."""
+
+
+class NotSupportedError(SepsmsError):
+    """The backend (or the provider's API version) cannot do this."""
+
+
+class ProviderError(SepsmsError):
+    """The provider refused or failed a request.
+
+    :ivar status: the HTTP status (``None`` when no answer came back).
+    :ivar code: the provider's ``error.code``, e.g. ``credit.insufficient``.
+    :ivar message: the provider's human-readable message.
+    """
+
+    #: Whether the request may be sent again without risk of a double send.
+    retryable = False
+
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        status: int | None = None,
+        code: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        self.message = message or self.__class__.__doc__ or ""
+        self.status = status
+        self.code = code
+        self.retry_after = retry_after
+        super().__init__(self.message)
+
+    def __str__(self) -> str:
+        parts = [p for p in (str(self.status or ""), self.code) if p]
+        prefix = f"[{' '.join(parts)}] " if parts else ""
+        return f"{prefix}{self.message}"
+
+    def __repr__(self) -> str:
+        return (
+            f"{self.__class__.__name__}(status={self.status!r}, code={self.code!r}, "
+            f"message={self.message!r})"
+        )
+
+
+class AuthenticationError(ProviderError):
+    """The API key is missing or invalid (401)."""
+
+
+class PermissionDeniedError(ProviderError):
+    """The key lacks the scope, or this server's IP is not allowed (403)."""
+
+
+class ProviderValidationError(ProviderError):
+    """The provider rejected the request's content (400/422)."""
+
+
+class InsufficientCreditError(ProviderError):
+    """The account has too few credits for this send."""
+
+
+class NotFoundError(ProviderError):
+    """The provider knows no such message or reference (404)."""
+
+
+class RateLimitedError(ProviderError):
+    """Over the provider's rate limit (429); ``retry_after`` says for how long."""
+
+    retryable = True
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider failed (5xx)."""
+
+
+class NetworkError(ProviderError):
+    """No connection could be made: the request never left this server."""
+
+    retryable = True
+
+
+class AmbiguousRequestError(ProviderError):
+    """The request was sent but no answer came back in time.
+
+    The provider may have acted on it, so it is never sent again blindly:
+    ``sepsms_sync`` finds out what happened.
+    """
+
+
+class OtpError(SepsmsError):
+    """An OTP could not be sent (limits, bad number, provider failure)."""
+
+
+class WebhookValidationError(SepsmsError, SuspiciousOperation):
+    """A webhook delivery is not genuine: bad or missing signature, stale timestamp."""
