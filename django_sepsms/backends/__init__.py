@@ -1,0 +1,1 @@
+"""SMS backends: where messages go (the provider, the console, a list, nowhere)."""

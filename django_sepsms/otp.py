@@ -1,0 +1,294 @@
+"""The life of a one-time code: send it, check it, once.
+
+With a backend that supports it (the HTTP backend in ``OTP_MODE="provider"``)
+the provider makes and checks the code; otherwise the app makes it with
+:mod:`secrets`, keeps only a keyed hash and sends it as an ordinary SMS. Either
+way the app enforces expiry, the attempt cap and single use, under a row lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
+
+from . import contract
+from .backends.base import BaseBackend
+from .conf import sepsms_settings
+from .exceptions import NotSupportedError, ProviderError, SepsmsError
+from .models import Message, OtpChallenge
+from .notify import send_after_commit
+from .phone import mask_phone, normalize_phone
+from .sending import PreparedMessage, deliver_message, get_backend, record_message, resolve_origin
+from .signals import otp_failed, otp_sent, otp_verified
+
+logger = logging.getLogger("django_sepsms")
+
+_REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+_REFERENCE_LENGTH = 6
+_HASH_SALT = "django_sepsms.otp.code"
+_MAX_PIN_LENGTH = 16
+
+
+class Reason:
+    """Why a verification failed. For logs and signals, never for end users."""
+
+    VERIFIED = "verified"
+    WRONG = "wrong"
+    EXPIRED = "expired"
+    EXHAUSTED = "exhausted"
+    USED = "used"
+    UNKNOWN = "unknown"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class VerificationResult:
+    """The answer of :func:`verify_otp`: truthy only when the code was right.
+
+    ``reason`` says why not; show end users one generic message whatever it is.
+    """
+
+    verified: bool
+    reason: str
+    challenge: OtpChallenge | None = None
+
+    def __bool__(self) -> bool:
+        return self.verified
+
+
+def hash_code(reference: str, phone: str, code: str) -> str:
+    """Keyed hash (HMAC-SHA256 under ``SECRET_KEY``) of one code of one challenge."""
+    return salted_hmac(_HASH_SALT, f"{reference}:{phone}:{code}", algorithm="sha256").hexdigest()
+
+
+def _make_code(length: int) -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(length))
+
+
+def _make_reference() -> str:
+    return "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(_REFERENCE_LENGTH))
+
+
+def render_otp_text(template: str, code: str, reference: str) -> str:
+    return template.replace(contract.OTP_CODE_PLACEHOLDER, code).replace(
+        contract.OTP_REF_PLACEHOLDER, reference
+    )
+
+
+def uses_provider_otp(backend: BaseBackend) -> bool:
+    return sepsms_settings.OTP_MODE == "provider" and backend.supports_provider_otp
+
+
+def send_otp(
+    phone: str,
+    *,
+    purpose: str = "verify",
+    user: Any = None,
+    request: HttpRequest | None = None,
+    backend: BaseBackend | None = None,
+) -> OtpChallenge:
+    """Send a new code to ``phone`` and return its :class:`OtpChallenge`.
+
+    Earlier pending codes of the same number and purpose are cancelled. Raises
+    ``ValidationError`` for a bad number and a :class:`ProviderError` when the
+    code could not be sent (recorded on the challenge as ``send_failed``).
+    """
+    phone = normalize_phone(phone)
+    backend = backend or get_backend()
+    ttl = sepsms_settings.OTP_TTL
+    template = sepsms_settings.OTP_TEMPLATE
+    if contract.OTP_CODE_PLACEHOLDER not in template:
+        raise ValidationError('OTP_TEMPLATE must contain "{code}".', code="invalid_template")
+    origin = resolve_origin(None)
+    provider = uses_provider_otp(backend)
+    now = timezone.now()
+    with transaction.atomic():
+        OtpChallenge.objects.filter(
+            phone=phone, purpose=purpose, status=OtpChallenge.Status.PENDING
+        ).update(status=OtpChallenge.Status.CANCELLED)
+        challenge = OtpChallenge.objects.create(
+            reference="" if provider else _make_reference(),
+            phone=phone,
+            purpose=purpose,
+            mode=OtpChallenge.Mode.PROVIDER if provider else OtpChallenge.Mode.LOCAL,
+            max_attempts=sepsms_settings.OTP_MAX_ATTEMPTS,
+            user=user if getattr(user, "pk", None) else None,
+            expires_at=now + timedelta(seconds=ttl),
+        )
+    try:
+        if provider:
+            _send_provider_code(challenge, backend, origin, template, ttl)
+        else:
+            _send_local_code(challenge, backend, origin, template)
+    except SepsmsError as exc:
+        code = getattr(exc, "code", "") or type(exc).__name__
+        OtpChallenge.objects.filter(pk=challenge.pk).update(
+            status=OtpChallenge.Status.SEND_FAILED, error_code=code[:64]
+        )
+        challenge.status = OtpChallenge.Status.SEND_FAILED
+        logger.warning("OTP to %s could not be sent: %s", mask_phone(phone), code)
+        raise
+    send_after_commit(otp_sent, OtpChallenge, challenge=challenge, request=request)
+    return challenge
+
+
+def _send_provider_code(
+    challenge: OtpChallenge, backend: BaseBackend, origin: str, template: str, ttl: int
+) -> None:
+    result = backend.send_otp(
+        challenge.phone,
+        origin=origin,
+        template=template,
+        ttl=ttl,
+        code_length=max(6, sepsms_settings.OTP_CODE_LENGTH),
+    )
+    challenge.reference = result.reference
+    challenge.provider_uuid = result.uuid
+    # Never trust a longer life than we asked for.
+    challenge.expires_at = min(challenge.expires_at, result.expires_at)
+    challenge.save(update_fields=["reference", "provider_uuid", "expires_at"])
+
+
+def _send_local_code(
+    challenge: OtpChallenge, backend: BaseBackend, origin: str, template: str
+) -> None:
+    code = _make_code(max(6, sepsms_settings.OTP_CODE_LENGTH))
+    challenge.code_hash = hash_code(challenge.reference, challenge.phone, code)
+    redacted = render_otp_text(template, "*" * len(code), challenge.reference)
+    msg = record_message(
+        PreparedMessage(redacted, [challenge.phone], origin, None, None, Message.Kind.OTP)
+    )
+    challenge.message = msg
+    challenge.save(update_fields=["code_hash", "message"])
+    deliver_message(
+        msg, backend=backend, text=render_otp_text(template, code, challenge.reference)
+    )
+
+
+def verify_otp(
+    reference: str,
+    pin: str,
+    *,
+    phone: str | None = None,
+    purpose: str | None = None,
+    request: HttpRequest | None = None,
+    backend: BaseBackend | None = None,
+) -> VerificationResult:
+    """Check ``pin`` against the code sent under ``reference``.
+
+    Pass ``phone`` (and ``purpose``) to bind the check to the flow that asked
+    for the code. The result is truthy only when verified; a challenge
+    verifies at most once, never after it expires or runs out of attempts.
+    """
+    pin = "".join(str(pin or "").split())[:_MAX_PIN_LENGTH]
+    reference = str(reference or "").strip().upper()[:32]
+    now = timezone.now()
+    with transaction.atomic():
+        qs = OtpChallenge.objects.select_for_update().filter(reference=reference)
+        if phone is not None:
+            try:
+                qs = qs.filter(phone=normalize_phone(phone))
+            except ValidationError:
+                qs = qs.none()
+        if purpose is not None:
+            qs = qs.filter(purpose=purpose)
+        challenge = qs.exclude(reference="").order_by("-created_at", "-id").first()
+        result = _check(challenge, pin, now, backend)
+    if result.verified:
+        send_after_commit(otp_verified, OtpChallenge, challenge=result.challenge, request=request)
+    else:
+        logger.info(
+            "OTP verification failed (%s) for %s",
+            result.reason,
+            mask_phone(challenge.phone) if challenge else "unknown reference",
+        )
+        send_after_commit(
+            otp_failed,
+            OtpChallenge if challenge else None,
+            challenge=challenge,
+            reason=result.reason,
+            request=request,
+        )
+    return result
+
+
+def _check(
+    challenge: OtpChallenge | None, pin: str, now: Any, backend: BaseBackend | None
+) -> VerificationResult:
+    if challenge is None:
+        return VerificationResult(False, Reason.UNKNOWN)
+    status = challenge.status
+    if status == OtpChallenge.Status.VERIFIED:
+        return VerificationResult(False, Reason.USED, challenge)
+    if status == OtpChallenge.Status.EXHAUSTED:
+        return VerificationResult(False, Reason.EXHAUSTED, challenge)
+    if status == OtpChallenge.Status.EXPIRED:
+        return VerificationResult(False, Reason.EXPIRED, challenge)
+    if status != OtpChallenge.Status.PENDING:
+        return VerificationResult(False, Reason.UNKNOWN, challenge)
+    if now >= challenge.expires_at:
+        _save(challenge, status=OtpChallenge.Status.EXPIRED)
+        return VerificationResult(False, Reason.EXPIRED, challenge)
+    if challenge.attempts >= challenge.max_attempts:
+        _save(challenge, status=OtpChallenge.Status.EXHAUSTED)
+        return VerificationResult(False, Reason.EXHAUSTED, challenge)
+
+    challenge.attempts += 1
+    challenge.last_attempt_at = now
+    well_formed = pin.isdigit() and 4 <= len(pin) <= 8
+    try:
+        if not well_formed:
+            ok = False
+        elif challenge.mode == OtpChallenge.Mode.LOCAL:
+            ok = constant_time_compare(
+                hash_code(challenge.reference, challenge.phone, pin), challenge.code_hash
+            )
+        else:
+            ok = _provider_says(challenge, pin, backend)
+    except (ProviderError, NotSupportedError) as exc:
+        # The attempt counts: an attacker must not get free guesses from errors.
+        challenge.error_code = (getattr(exc, "code", "") or type(exc).__name__)[:64]
+        _save(challenge)
+        return VerificationResult(False, Reason.ERROR, challenge)
+    if ok:
+        challenge.verified_at = now
+        _save(challenge, status=OtpChallenge.Status.VERIFIED)
+        return VerificationResult(True, Reason.VERIFIED, challenge)
+    if challenge.attempts >= challenge.max_attempts:
+        _save(challenge, status=OtpChallenge.Status.EXHAUSTED)
+    else:
+        _save(challenge)
+    return VerificationResult(False, Reason.WRONG, challenge)
+
+
+def _provider_says(challenge: OtpChallenge, pin: str, backend: BaseBackend | None) -> bool:
+    answer = (backend or get_backend()).verify_otp(challenge.reference, pin)
+    if answer.error_code == contract.ERROR_OTP_EXPIRED:
+        challenge.expires_at = min(challenge.expires_at, timezone.now())
+    elif answer.error_code == contract.ERROR_OTP_TOO_MANY_ATTEMPTS:
+        challenge.attempts = max(challenge.attempts, challenge.max_attempts)
+    return answer.verified
+
+
+def _save(challenge: OtpChallenge, *, status: str | None = None) -> None:
+    if status is not None:
+        challenge.status = status
+    challenge.save(
+        update_fields=[
+            "status",
+            "attempts",
+            "last_attempt_at",
+            "verified_at",
+            "error_code",
+            "expires_at",
+        ]
+    )

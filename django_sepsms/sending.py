@@ -1,0 +1,365 @@
+"""Recording and sending messages: :func:`send_sms` and what it stands on."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, Q
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+
+from .backends.base import BaseBackend, OutgoingSms, SendResult
+from .conf import sepsms_settings
+from .exceptions import (
+    AmbiguousRequestError,
+    ConfigurationError,
+    SepsmsError,
+)
+from .models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient
+from .notify import send_after_commit
+from .phone import normalize_many, normalize_phone
+from .segments import count_segments
+from .signals import message_sent
+
+logger = logging.getLogger("django_sepsms")
+
+_MAX_TEXT_LENGTH = 2000
+_ERROR_TEXT_LENGTH = 255
+
+
+def get_backend(path: str | None = None, **kwargs: Any) -> BaseBackend:
+    """Return an instance of the backend at ``path`` (default: ``SEPSMS["BACKEND"]``)."""
+    dotted = path or sepsms_settings.BACKEND
+    try:
+        klass = import_string(dotted)
+    except ImportError as exc:
+        raise ConfigurationError(f"Cannot import SMS backend {dotted!r}: {exc}") from exc
+    backend: BaseBackend = klass(**kwargs)
+    return backend
+
+
+def send_sms(
+    message: str,
+    recipients: str | Iterable[str],
+    *,
+    origin: str | None = None,
+    scheduled_at: datetime | None = None,
+    variables: Mapping[str, Mapping[str, Any]] | None = None,
+    fail_silently: bool = False,
+    backend: BaseBackend | None = None,
+) -> Message:
+    """Record a message for ``recipients`` and send it.
+
+    Every number is checked first: if any is invalid, a ``ValidationError``
+    naming each bad one is raised and nothing is recorded or sent. The message
+    and its recipients are then saved, sent in ``BATCH_SIZE`` requests, and
+    the provider's answer is stored on them. A provider failure is recorded on the rows and raised,
+    unless ``fail_silently``; configuration errors are always raised.
+    """
+    prepared = prepare_message(
+        message, recipients, origin=origin, scheduled_at=scheduled_at, variables=variables
+    )
+    msg = record_message(prepared)
+    deliver_message(msg, backend=backend, fail_silently=fail_silently)
+    return msg
+
+
+class PreparedMessage:
+    """A validated message, ready to be recorded."""
+
+    def __init__(
+        self,
+        text: str,
+        phones: list[str],
+        origin: str,
+        scheduled_at: datetime | None,
+        variables: dict[str, dict[str, Any]] | None,
+        kind: str = Message.Kind.SMS,
+    ) -> None:
+        self.text = text
+        self.phones = phones
+        self.origin = origin
+        self.scheduled_at = scheduled_at
+        self.variables = variables
+        self.kind = kind
+
+    def estimated_credit(self) -> int:
+        if not self.variables:
+            return count_segments(self.text) * len(self.phones)
+        return sum(
+            count_segments(text)
+            for _, text in OutgoingSms(
+                self.text, self.phones, self.origin, None, self.variables
+            ).rendered()
+        )
+
+
+def resolve_origin(origin: str | None) -> str:
+    value = (origin or sepsms_settings.ORIGIN).strip()
+    if not value:
+        raise ConfigurationError(
+            'No sender name: pass origin= or set SEPSMS["ORIGIN"] to a name the provider approved.'
+        )
+    return value
+
+
+def prepare_message(
+    message: str,
+    recipients: str | Iterable[str],
+    *,
+    origin: str | None = None,
+    scheduled_at: datetime | None = None,
+    variables: Mapping[str, Mapping[str, Any]] | None = None,
+) -> PreparedMessage:
+    """Validate everything about a message before anything is recorded."""
+    text = str(message or "")
+    if not text.strip():
+        raise ValidationError(_("The message is empty."), code="empty_message")
+    if len(text) > _MAX_TEXT_LENGTH:
+        raise ValidationError(
+            _("The message is longer than %(max)d characters."),
+            code="message_too_long",
+            params={"max": _MAX_TEXT_LENGTH},
+        )
+    if isinstance(recipients, str):
+        recipients = [recipients]
+    phones = normalize_many(recipients)
+    if not phones:
+        raise ValidationError(_("There are no recipients."), code="no_recipients")
+    if scheduled_at is not None and timezone.is_naive(scheduled_at):
+        raise ValidationError(
+            _("The scheduled time must include a time zone."), code="naive_datetime"
+        )
+    return PreparedMessage(
+        text, phones, resolve_origin(origin), scheduled_at, _clean_variables(variables, phones)
+    )
+
+
+def _clean_variables(
+    variables: Mapping[str, Mapping[str, Any]] | None, phones: list[str]
+) -> dict[str, dict[str, Any]] | None:
+    if not variables:
+        return None
+    known = set(phones)
+    cleaned: dict[str, dict[str, Any]] = {}
+    for raw, values in variables.items():
+        phone = normalize_phone(raw)
+        if phone not in known:
+            raise ValidationError(
+                _("Variables are given for %(phone)s, which is not a recipient."),
+                code="unknown_variables_recipient",
+                params={"phone": phone},
+            )
+        if not isinstance(values, Mapping):
+            raise ValidationError(
+                _("The variables of %(phone)s must be a mapping of names to values."),
+                code="invalid_variables",
+                params={"phone": phone},
+            )
+        cleaned[phone] = {str(k): v for k, v in values.items()}
+    return cleaned
+
+
+def record_message(prepared: PreparedMessage, **fields: Any) -> Message:
+    """Save a message and its recipients in one transaction."""
+    with transaction.atomic():
+        msg = Message.objects.create(
+            kind=prepared.kind,
+            origin=prepared.origin,
+            text=prepared.text,
+            variables=prepared.variables,
+            scheduled_at=prepared.scheduled_at,
+            recipient_count=len(prepared.phones),
+            estimated_credit=prepared.estimated_credit(),
+            **fields,
+        )
+        variables = prepared.variables or {}
+        Recipient.objects.bulk_create(
+            [Recipient(message=msg, phone=p, variables=variables.get(p)) for p in prepared.phones],
+            batch_size=1000,
+        )
+    return msg
+
+
+def deliver_message(
+    msg: Message,
+    *,
+    backend: BaseBackend | None = None,
+    fail_silently: bool = False,
+    text: str | None = None,
+) -> Message:
+    """Send every recipient of ``msg`` not yet handed to the provider.
+
+    Safe to call again after a crash: recipients that already belong to a
+    batch are never sent twice. ``text`` replaces the recorded text on the wire
+    (OTP messages record a redacted text).
+    """
+    backend = backend or get_backend()
+    first_error: SepsmsError | None = None
+    with backend:
+        while True:
+            chunk = list(
+                Recipient.objects.filter(message=msg, batch__isnull=True)
+                .order_by("id")
+                .values_list("id", "phone", "variables")[: backend.batch_size]
+            )
+            if not chunk:
+                break
+            error = _send_batch(msg, chunk, backend, text)
+            if error is not None:
+                first_error = first_error or error
+                if not isinstance(error, AmbiguousRequestError):
+                    _fail_remaining(msg, error)
+                    break
+    _refresh_totals(msg)
+    send_after_commit(message_sent, Message, message=msg, error=first_error)
+    if first_error is not None and (
+        isinstance(first_error, ConfigurationError) or not fail_silently
+    ):
+        raise first_error
+    return msg
+
+
+def _send_batch(
+    msg: Message,
+    chunk: list[tuple[int, str, dict[str, Any] | None]],
+    backend: BaseBackend,
+    text: str | None,
+) -> SepsmsError | None:
+    ids = [row[0] for row in chunk]
+    with transaction.atomic():
+        position = msg.batches.count()
+        batch = MessageBatch.objects.create(
+            message=msg, position=position, recipient_count=len(chunk)
+        )
+        Recipient.objects.filter(id__in=ids).update(batch=batch)
+    sms = OutgoingSms(
+        message=text if text is not None else msg.text,
+        recipients=[row[1] for row in chunk],
+        origin=msg.origin,
+        scheduled_at=msg.scheduled_at,
+        variables={row[1]: row[2] for row in chunk if row[2]} or None,
+    )
+    try:
+        result = backend.send_message(sms)
+    except SepsmsError as exc:
+        _record_batch_error(batch, exc)
+        return exc
+    _record_batch_result(batch, result)
+    return None
+
+
+def _record_batch_result(batch: MessageBatch, result: SendResult) -> None:
+    now = timezone.now()
+    status = result.status if result.status in Message.Status.values else Message.Status.PENDING
+    recipient_status = Recipient.Status.SUCCESS if result.delivered else Recipient.Status.PENDING
+    with transaction.atomic():
+        MessageBatch.objects.filter(pk=batch.pk).update(
+            provider_uuid=result.uuid,
+            ref_no=result.ref_no,
+            status=status,
+            total_credit=result.total_credit,
+            blocked_count=result.blocked_count,
+            sent_at=now,
+        )
+        Recipient.objects.filter(batch=batch, status=Recipient.Status.QUEUED).update(
+            status=recipient_status, status_changed_at=now
+        )
+
+
+def _record_batch_error(batch: MessageBatch, exc: SepsmsError) -> None:
+    code = getattr(exc, "code", "") or type(exc).__name__
+    ambiguous = isinstance(exc, AmbiguousRequestError)
+    status = Message.Status.UNCONFIRMED if ambiguous else Message.Status.FAILED
+    rstatus = Recipient.Status.UNCONFIRMED if ambiguous else Recipient.Status.FAILED
+    now = timezone.now()
+    logger.warning("SMS batch %s of message %s: %s", batch.position, batch.message_id, code)
+    with transaction.atomic():
+        MessageBatch.objects.filter(pk=batch.pk).update(
+            status=status,
+            error_code=code[:64],
+            error_message=str(exc)[:_ERROR_TEXT_LENGTH],
+            sent_at=now if ambiguous else None,
+        )
+        Recipient.objects.filter(batch=batch).update(
+            status=rstatus, error_code="" if ambiguous else code[:64], status_changed_at=now
+        )
+
+
+def _fail_remaining(msg: Message, exc: SepsmsError) -> None:
+    """Mark recipients never attempted as failed with the error that stopped the send."""
+    code = getattr(exc, "code", "") or type(exc).__name__
+    Recipient.objects.filter(message=msg, batch__isnull=True).update(
+        status=Recipient.Status.FAILED, error_code=code[:64], status_changed_at=timezone.now()
+    )
+
+
+def _refresh_totals(msg: Message) -> None:
+    """Derive the message's status, credits, counts and error from its rows."""
+    batches = list(
+        msg.batches.order_by("position").values(
+            "status", "error_code", "error_message", "sent_at", "total_credit", "blocked_count"
+        )
+    )
+    statuses = {b["status"] for b in batches}
+    accepted = statuses - {Message.Status.FAILED, Message.Status.UNCONFIRMED}
+    if accepted:
+        msg.status = next(s for s in _STATUS_ORDER if s in accepted)
+    elif Message.Status.UNCONFIRMED in statuses:
+        msg.status = Message.Status.UNCONFIRMED
+    else:
+        msg.status = Message.Status.FAILED
+    error = next((b for b in batches if b["error_code"]), None)
+    msg.error_code = error["error_code"] if error else ""
+    msg.error_message = error["error_message"] if error else ""
+    credits = [b["total_credit"] for b in batches if b["total_credit"] is not None]
+    msg.total_credit = sum(credits) if credits else None
+    msg.blocked_count = sum(b["blocked_count"] for b in batches)
+    msg.sent_at = min((b["sent_at"] for b in batches if b["sent_at"]), default=None)
+    counts = Recipient.objects.filter(message=msg).aggregate(
+        delivered=Count("id", filter=Q(status=Recipient.Status.SUCCESS)),
+        failed=Count("id", filter=Q(status__in=FAILED_RECIPIENT_STATUSES)),
+    )
+    msg.delivered_count = counts["delivered"]
+    msg.failed_count = counts["failed"]
+    msg.save(
+        update_fields=[
+            "status",
+            "total_credit",
+            "blocked_count",
+            "error_code",
+            "error_message",
+            "sent_at",
+            "delivered_count",
+            "failed_count",
+            "updated_at",
+        ]
+    )
+
+
+#: The least advanced status of several batches is the message's status.
+_STATUS_ORDER = [
+    Message.Status.QUEUED,
+    Message.Status.PENDING,
+    Message.Status.SCHEDULED,
+    Message.Status.PROCESSING,
+    Message.Status.COMPLETED,
+    Message.Status.CANCELLED,
+]
+
+
+def estimate_credits(message: str, recipient_count: int = 1) -> int:
+    """Credits a message would cost for ``recipient_count`` numbers."""
+    return count_segments(message) * recipient_count
+
+
+def get_balance(*, backend: BaseBackend | None = None) -> int:
+    """The account's remaining credits, asked of the backend."""
+    with backend or get_backend() as connection:
+        return connection.get_balance()

@@ -1,0 +1,42 @@
+"""Signals sent by django-sepsms.
+
+Every signal is sent after the database change it reports has been committed,
+with ``send_robust``: a failing receiver is logged and never undoes the change.
+"""
+
+from __future__ import annotations
+
+from django.dispatch import Signal
+
+#: A message was handed to the provider (or failed to be).
+#: Sender: the ``Message`` class. Arguments: ``message`` (the ``Message``),
+#: ``error`` (the exception, or ``None`` when it was accepted).
+message_sent = Signal()
+
+#: A recipient's delivery status changed (from a webhook or ``sepsms_sync``).
+#: Sender: the ``Recipient`` class. Arguments: ``recipient``, ``old_status``,
+#: ``new_status``.
+delivery_status_changed = Signal()
+
+#: An OTP code was sent. Sender: the ``OtpChallenge`` class. Arguments:
+#: ``challenge``, ``request`` (the ``HttpRequest`` or ``None``).
+otp_sent = Signal()
+
+#: An OTP code was verified. Sender: the ``OtpChallenge`` class. Arguments:
+#: ``challenge``, ``request``.
+otp_verified = Signal()
+
+#: An OTP verification failed. Sender: the ``OtpChallenge`` class (or ``None``
+#: for an unknown reference). Arguments: ``challenge`` (or ``None``),
+#: ``reason`` (``"wrong"``, ``"expired"``, ``"exhausted"``, ``"used"``,
+#: ``"unknown"``, ``"error"``), ``request``.
+otp_failed = Signal()
+
+#: A genuine webhook was received and stored. Sender: the ``WebhookEvent``
+#: class. Arguments: ``event`` (the ``WebhookEvent``), ``name`` (the event name,
+#: e.g. ``"dr.success"``), ``payload`` (the parsed JSON).
+webhook_received = Signal()
+
+#: The provider reported a low credit balance (``credit.low``). Sender: the
+#: ``WebhookEvent`` class. Arguments: ``balance`` (int or ``None``), ``event``.
+credit_low = Signal()

@@ -1,0 +1,9 @@
+"""URLs of django-sepsms; include them under any prefix (namespace ``sepsms``)."""
+
+from __future__ import annotations
+
+from django.urls import URLPattern, URLResolver
+
+app_name = "sepsms"
+
+urlpatterns: list[URLPattern | URLResolver] = []
