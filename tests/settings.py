@@ -1,0 +1,105 @@
+"""Settings for the test suite.
+
+The database comes from ``DATABASE_URL`` (default: SQLite in memory), e.g.
+``DATABASE_URL=postgres://postgres@127.0.0.1:5432/sepsms``. The cache is Redis
+at ``REDIS_URL`` (default ``redis://127.0.0.1:6379/15``) so limits are shared
+across processes as in production.
+"""
+
+from __future__ import annotations
+
+import os
+from urllib.parse import unquote, urlparse
+
+SECRET_KEY = "tests-only-not-secret"
+DEBUG = False
+USE_TZ = True
+TIME_ZONE = "Asia/Bangkok"
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("th", "ไทย")]
+ROOT_URLCONF = "tests.urls"
+STATIC_URL = "/static/"
+ALLOWED_HOSTS = ["*"]
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_sepsms",
+    "tests.testapp",
+]
+AUTH_USER_MODEL = "testapp.User"
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ]
+        },
+    }
+]
+
+
+def _database_from_url(url: str) -> dict[str, object]:
+    parsed = urlparse(url)
+    if parsed.scheme in {"postgres", "postgresql"}:
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parsed.path.lstrip("/")) or "sepsms",
+            "USER": unquote(parsed.username or "postgres"),
+            "PASSWORD": unquote(parsed.password or ""),
+            "HOST": parsed.hostname or "127.0.0.1",
+            "PORT": str(parsed.port or 5432),
+            "TEST": {"NAME": "test_" + (unquote(parsed.path.lstrip("/")) or "sepsms")},
+        }
+    if parsed.scheme == "sqlite":
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": parsed.path or ":memory:"}
+    raise ValueError(f"Unsupported DATABASE_URL scheme: {parsed.scheme}")
+
+
+DATABASES = {"default": _database_from_url(os.environ.get("DATABASE_URL", "sqlite://"))}
+
+_REDIS_URL = os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15")
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": _REDIS_URL,
+        # Each test run (and each xdist worker) gets its own keys.
+        "KEY_PREFIX": f"sepsms-tests-{os.getpid()}",
+    }
+}
+
+SEPSMS = {
+    "BACKEND": "django_sepsms.backends.locmem.LocmemBackend",
+    "ORIGIN": "TESTSHOP",
+    "WEBHOOK_SECRETS": ["whsec_test_current", "whsec_test_previous"],
+    "ALLOW_LOCAL_BACKEND_IN_PRODUCTION": True,
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"null": {"class": "logging.NullHandler"}},
+    "loggers": {"django_sepsms": {"handlers": ["null"], "level": "DEBUG", "propagate": True}},
+}
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

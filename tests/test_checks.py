@@ -1,0 +1,133 @@
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import SystemCheckError
+from django.test import override_settings
+
+from django_sepsms.checks import check_settings
+
+HTTP = "django_sepsms.backends.sepsms.SepsmsBackend"
+LOCMEM = "django_sepsms.backends.locmem.LocmemBackend"
+REDIS = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:6379/15",
+    }
+}
+GOOD: dict[str, Any] = {
+    "BACKEND": HTTP,
+    "API_KEY": "sk_sep_abc",
+    "ORIGIN": "SHOP",
+    "WEBHOOK_SECRETS": "whsec_x",
+}
+
+
+def ids(**sepsms: Any) -> list[str]:
+    with override_settings(SEPSMS={**GOOD, **sepsms}, CACHES=REDIS):
+        return [m.id for m in check_settings()]
+
+
+def test_good_configuration_is_clean() -> None:
+    assert ids() == []
+
+
+def test_not_a_dict() -> None:
+    with override_settings(SEPSMS=["x"]):
+        assert [m.id for m in check_settings()] == ["sepsms.E000"]
+
+
+def test_missing_api_key_with_http_backend() -> None:
+    assert ids(API_KEY="") == ["sepsms.E001"]
+    assert "sepsms.E001" not in ids(API_KEY="", BACKEND=LOCMEM)
+
+
+def test_unusual_api_key_prefix() -> None:
+    assert ids(API_KEY="legacy-token") == ["sepsms.W005"]
+
+
+@pytest.mark.parametrize(
+    ("length", "ok"), [(4, False), (5, False), (6, True), (8, True), (9, False)]
+)
+def test_code_length(length: int, ok: bool) -> None:
+    assert ("sepsms.E002" not in ids(OTP_CODE_LENGTH=length)) is ok
+
+
+@pytest.mark.parametrize(("ttl", "ok"), [(59, False), (60, True), (600, True), (601, False)])
+def test_ttl(ttl: int, ok: bool) -> None:
+    assert ("sepsms.E003" not in ids(OTP_TTL=ttl)) is ok
+
+
+def test_local_backend_without_debug_is_an_error_unless_allowed() -> None:
+    with override_settings(DEBUG=False):
+        assert "sepsms.E004" in ids(BACKEND=LOCMEM)
+        assert "sepsms.E004" not in ids(BACKEND=LOCMEM, ALLOW_LOCAL_BACKEND_IN_PRODUCTION=True)
+    with override_settings(DEBUG=True):
+        assert "sepsms.E004" not in ids(BACKEND=LOCMEM)
+
+
+def test_unimportable_backend() -> None:
+    assert ids(BACKEND="nowhere.Backend") == ["sepsms.E005"]
+
+
+def test_bad_mode_template_batch_attempts_region_tolerance() -> None:
+    assert ids(OTP_MODE="sms") == ["sepsms.E006"]
+    assert ids(BATCH_SIZE=0) == ["sepsms.E007"]
+    assert ids(OTP_TEMPLATE="no placeholder") == ["sepsms.E008"]
+    assert ids(OTP_MAX_ATTEMPTS=0) == ["sepsms.E010"]
+    assert ids(PHONE_REGION="XX") == ["sepsms.E011"]
+    assert ids(WEBHOOK_TOLERANCE=0) == ["sepsms.E012"]
+
+
+def test_ratelimits() -> None:
+    assert ids(RATELIMITS={"otp_send_phone": "3/10m", "otp_send_ip": None}) == []
+    assert ids(RATELIMITS={"otp_send_phone": "three a minute"}) == ["sepsms.E009"]
+    assert ids(RATELIMITS={"otp_send_phone": "3/10"}) == ["sepsms.E009"]
+    assert ids(RATELIMITS={"unknown": "3/m"}) == ["sepsms.W006"]
+
+
+def test_no_webhook_secret_warns_and_a_string_is_accepted() -> None:
+    assert ids(WEBHOOK_SECRETS=[]) == ["sepsms.W001"]
+    assert ids(WEBHOOK_SECRETS="whsec_one") == []
+
+
+def test_missing_origin_and_unknown_keys_warn() -> None:
+    assert ids(ORIGIN="") == ["sepsms.W004"]
+    assert ids(API_KEYS="typo") == ["sepsms.W003"]
+
+
+@pytest.mark.parametrize(
+    "backend",
+    [
+        "django.core.cache.backends.locmem.LocMemCache",
+        "django.core.cache.backends.dummy.DummyCache",
+        "django.core.cache.backends.filebased.FileBasedCache",
+        "django.core.cache.backends.db.DatabaseCache",
+    ],
+)
+def test_cache_that_limits_cannot_rely_on(backend: str) -> None:
+    with override_settings(SEPSMS=GOOD, CACHES={"default": {"BACKEND": backend, "LOCATION": "x"}}):
+        assert [m.id for m in check_settings()] == ["sepsms.W002"]
+
+
+def test_cache_alias_must_exist() -> None:
+    assert ids(CACHE="limits") == ["sepsms.E013"]
+
+
+def test_through_call_command() -> None:
+    out = StringIO()
+    with override_settings(SEPSMS=GOOD, CACHES=REDIS):
+        call_command("check", "--fail-level", "WARNING", stdout=out)
+    assert "no issues" in out.getvalue()
+    with (
+        override_settings(SEPSMS={**GOOD, "API_KEY": ""}, CACHES=REDIS),
+        pytest.raises(SystemCheckError, match=r"sepsms\.E001"),
+    ):
+        call_command("check", stdout=StringIO(), stderr=StringIO())
+    err = StringIO()
+    with override_settings(SEPSMS={**GOOD, "WEBHOOK_SECRETS": []}, CACHES=REDIS):
+        call_command("check", stdout=err, stderr=err)
+    assert "sepsms.W001" in err.getvalue()

@@ -1,0 +1,183 @@
+"""OTP with backends that have no provider-side codes: the app makes and checks them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+from django.db import connection
+from django.test import override_settings
+from django.utils import timezone
+
+from django_sepsms import send_otp, verify_otp
+from django_sepsms.models import Message, OtpChallenge
+from django_sepsms.otp import Reason, hash_code
+from django_sepsms.signals import otp_failed, otp_sent, otp_verified
+
+pytestmark = pytest.mark.django_db
+
+
+def code_from(outbox: list[Any]) -> str:
+    match = re.search(r"\b(\d{6,8})\b", outbox[-1].message)
+    assert match, outbox[-1].message
+    return match.group(1)
+
+
+def test_send_makes_a_code_and_stores_only_its_hash(sms_outbox: list[Any]) -> None:
+    challenge = send_otp("081-234-5678")
+    code = code_from(sms_outbox)
+    assert len(code) == 6
+    assert sms_outbox[-1].recipients == ["66812345678"]
+    assert f"Ref: {challenge.reference}" in sms_outbox[-1].message
+    assert challenge.mode == OtpChallenge.Mode.LOCAL
+    assert challenge.code_hash == hash_code(challenge.reference, "66812345678", code)
+    assert challenge.expires_at > timezone.now() + dt.timedelta(seconds=290)
+    # The code is nowhere in the database, in any table.
+    with connection.cursor() as cursor:
+        for model in (Message, OtpChallenge):
+            cursor.execute(f"SELECT * FROM {model._meta.db_table}")
+            assert code not in repr(cursor.fetchall())
+    assert code not in Message.objects.get().text
+    assert "******" in Message.objects.get().text
+    assert Message.objects.get().kind == Message.Kind.OTP
+    assert code not in str(challenge)
+
+
+def test_code_length_setting(sms_outbox: list[Any]) -> None:
+    with override_settings(
+        SEPSMS={
+            "BACKEND": "django_sepsms.backends.locmem.LocmemBackend",
+            "ORIGIN": "X",
+            "OTP_CODE_LENGTH": 8,
+        }
+    ):
+        send_otp("0812345678")
+    assert len(code_from(sms_outbox)) == 8
+
+
+def test_right_code_verifies_once(sms_outbox: list[Any]) -> None:
+    challenge = send_otp("0812345678")
+    code = code_from(sms_outbox)
+    result = verify_otp(challenge.reference, code)
+    assert result
+    assert result.reason == Reason.VERIFIED
+    again = verify_otp(challenge.reference, code)
+    assert not again
+    assert again.reason == Reason.USED
+    challenge.refresh_from_db()
+    assert challenge.status == OtpChallenge.Status.VERIFIED
+    assert challenge.verified_at is not None
+
+
+def test_wrong_code_then_right(sms_outbox: list[Any]) -> None:
+    challenge = send_otp("0812345678")
+    code = code_from(sms_outbox)
+    wrong = "000000" if code != "000000" else "111111"
+    result = verify_otp(challenge.reference, wrong)
+    assert not result
+    assert result.reason == Reason.WRONG
+    assert verify_otp(challenge.reference.lower(), f" {code} ")
+
+
+def test_attempts_are_capped_even_for_the_right_code(sms_outbox: list[Any]) -> None:
+    challenge = send_otp("0812345678")
+    code = code_from(sms_outbox)
+    wrong = "000000" if code != "000000" else "111111"
+    reasons = [verify_otp(challenge.reference, wrong).reason for _ in range(5)]
+    assert reasons == [Reason.WRONG] * 5
+    result = verify_otp(challenge.reference, code)
+    assert not result
+    assert result.reason == Reason.EXHAUSTED
+    challenge.refresh_from_db()
+    assert challenge.status == OtpChallenge.Status.EXHAUSTED
+    assert challenge.attempts == 5
+
+
+def test_expired_code_fails(sms_outbox: list[Any]) -> None:
+    challenge = send_otp("0812345678")
+    code = code_from(sms_outbox)
+    OtpChallenge.objects.filter(pk=challenge.pk).update(expires_at=timezone.now())
+    result = verify_otp(challenge.reference, code)
+    assert result.reason == Reason.EXPIRED
+    assert verify_otp(challenge.reference, code).reason == Reason.EXPIRED
+
+
+def test_resend_cancels_the_old_reference(sms_outbox: list[Any]) -> None:
+    first = send_otp("0812345678")
+    first_code = code_from(sms_outbox)
+    second = send_otp("0812345678")
+    assert second.reference != first.reference
+    first.refresh_from_db()
+    assert first.status == OtpChallenge.Status.CANCELLED
+    assert verify_otp(first.reference, first_code).reason == Reason.UNKNOWN
+    assert verify_otp(second.reference, code_from(sms_outbox))
+
+
+def test_binding_to_phone_and_purpose(sms_outbox: list[Any]) -> None:
+    challenge = send_otp("0812345678", purpose="login")
+    code = code_from(sms_outbox)
+    assert verify_otp(challenge.reference, code, phone="0912345678").reason == Reason.UNKNOWN
+    assert verify_otp(challenge.reference, code, phone="junk").reason == Reason.UNKNOWN
+    assert verify_otp(challenge.reference, code, purpose="verify").reason == Reason.UNKNOWN
+    assert verify_otp(challenge.reference, code, phone="+66812345678", purpose="login")
+
+
+@pytest.mark.parametrize("pin", ["", "abc", "12", "123456789012345678901"])
+def test_malformed_pins_count_as_wrong(pin: str, sms_outbox: list[Any]) -> None:
+    challenge = send_otp("0812345678")
+    assert verify_otp(challenge.reference, pin).reason == Reason.WRONG
+    challenge.refresh_from_db()
+    assert challenge.attempts == 1
+
+
+def test_unknown_reference() -> None:
+    assert verify_otp("NOPE42", "123456").reason == Reason.UNKNOWN
+
+
+def test_signals_fire_once_each(
+    sms_outbox: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    events: list[tuple[str, Any]] = []
+    receivers = {
+        "sent": lambda sender, challenge, **kw: events.append(("sent", challenge.pk)),
+        "verified": lambda sender, challenge, **kw: events.append(("verified", challenge.pk)),
+        "failed": lambda sender, challenge, reason, **kw: events.append(("failed", reason)),
+    }
+    otp_sent.connect(receivers["sent"])
+    otp_verified.connect(receivers["verified"])
+    otp_failed.connect(receivers["failed"])
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            challenge = send_otp("0812345678")
+            code = code_from(sms_outbox)
+            verify_otp(challenge.reference, "000000" if code != "000000" else "111111")
+            verify_otp(challenge.reference, code)
+            verify_otp(challenge.reference, code)
+    finally:
+        otp_sent.disconnect(receivers["sent"])
+        otp_verified.disconnect(receivers["verified"])
+        otp_failed.disconnect(receivers["failed"])
+    assert events == [
+        ("sent", challenge.pk),
+        ("failed", "wrong"),
+        ("verified", challenge.pk),
+        ("failed", "used"),
+    ]
+
+
+def test_template_without_code_is_refused() -> None:
+    from django.core.exceptions import ValidationError
+
+    with (
+        override_settings(
+            SEPSMS={
+                "ORIGIN": "X",
+                "OTP_TEMPLATE": "hello",
+                "BACKEND": "django_sepsms.backends.locmem.LocmemBackend",
+            }
+        ),
+        pytest.raises(ValidationError),
+    ):
+        send_otp("0812345678")

@@ -1,0 +1,288 @@
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+import django_sepsms
+from django_sepsms import get_backend, send_sms
+from django_sepsms.backends.console import ConsoleBackend
+from django_sepsms.backends.dummy import DummyBackend
+from django_sepsms.backends.locmem import LocmemBackend
+from django_sepsms.exceptions import (
+    AmbiguousRequestError,
+    ConfigurationError,
+    InsufficientCreditError,
+)
+from django_sepsms.models import Message, MessageBatch, Recipient
+from django_sepsms.signals import message_sent
+from tests.backends import ScriptedBackend
+
+pytestmark = pytest.mark.django_db
+
+SCRIPTED = "tests.backends.ScriptedBackend"
+
+
+@pytest.fixture
+def scripted() -> Iterator[type[ScriptedBackend]]:
+    ScriptedBackend.script = []
+    ScriptedBackend.calls = []
+    with override_settings(SEPSMS={"BACKEND": SCRIPTED, "ORIGIN": "TESTSHOP"}):
+        yield ScriptedBackend
+
+
+def test_records_then_sends(sms_outbox: list[Any]) -> None:
+    msg = send_sms("Hello", ["0812345678", "+66 91-234-5678"])
+    assert len(sms_outbox) == 1
+    assert sms_outbox[0].recipients == ["66812345678", "66912345678"]
+    assert sms_outbox[0].message == "Hello"
+    assert sms_outbox[0].origin == "TESTSHOP"
+    msg.refresh_from_db()
+    assert msg.status == Message.Status.COMPLETED
+    assert msg.recipient_count == 2
+    assert msg.total_credit == 2
+    assert msg.estimated_credit == 2
+    assert msg.delivered_count == 2
+    assert msg.sent_at is not None
+    assert msg.provider_uuid
+    assert set(msg.recipients.values_list("phone", "status")) == {
+        ("66812345678", "success"),
+        ("66912345678", "success"),
+    }
+
+
+def test_a_single_string_recipient(sms_outbox: list[Any]) -> None:
+    send_sms("Hi", "0812345678", origin="OTHER")
+    assert sms_outbox[0].recipients == ["66812345678"]
+    assert sms_outbox[0].origin == "OTHER"
+
+
+def test_invalid_numbers_record_and_send_nothing(sms_outbox: list[Any]) -> None:
+    with pytest.raises(ValidationError) as info:
+        send_sms("Hello", ["0812345678", "12345", "021234567"])
+    assert [e.params["value"] for e in info.value.error_list] == ["12345", "021234567"]
+    assert "12345" in str(info.value.messages)
+    assert Message.objects.count() == 0
+    assert sms_outbox == []
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("", ["0812345678"]), "empty_message"),
+        (("x" * 2001, ["0812345678"]), "message_too_long"),
+        (("Hi", []), "no_recipients"),
+    ],
+)
+def test_other_invalid_input(args: tuple[str, list[str]], code: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        send_sms(*args)
+    assert info.value.error_list[0].code == code
+    assert Message.objects.count() == 0
+
+
+def test_naive_scheduled_time_is_refused() -> None:
+    with pytest.raises(ValidationError):
+        send_sms("Hi", ["0812345678"], scheduled_at=dt.datetime(2030, 1, 1, 9, 0))
+    assert Message.objects.count() == 0
+
+
+def test_scheduled_time_and_variables_pass_through(sms_outbox: list[Any]) -> None:
+    when = timezone.now() + dt.timedelta(days=1)
+    msg = send_sms(
+        "Hi {name}, ลด {pct}%",
+        ["0812345678", "0912345678"],
+        scheduled_at=when,
+        variables={"+66812345678": {"name": "Somchai", "pct": 10}},
+    )
+    assert [(m.recipients, m.message, m.scheduled_at) for m in sms_outbox] == [
+        (["66812345678"], "Hi Somchai, ลด 10%", when),
+        (["66912345678"], "Hi {name}, ลด {pct}%", when),
+    ]
+    assert msg.variables == {"66812345678": {"name": "Somchai", "pct": 10}}
+    assert msg.recipients.get(phone="66812345678").variables == {"name": "Somchai", "pct": 10}
+
+
+def test_variables_for_a_stranger_are_refused() -> None:
+    with pytest.raises(ValidationError, match="not a recipient"):
+        send_sms("Hi {name}", ["0812345678"], variables={"0912345678": {"name": "x"}})
+    with pytest.raises(ValidationError, match="mapping"):
+        send_sms("Hi {name}", ["0812345678"], variables={"0812345678": "x"})  # type: ignore[dict-item]
+    assert Message.objects.count() == 0
+
+
+def test_missing_origin_is_a_configuration_error() -> None:
+    with override_settings(SEPSMS={"BACKEND": "django_sepsms.backends.dummy.DummyBackend"}):
+        with pytest.raises(ConfigurationError):
+            send_sms("Hi", ["0812345678"])
+        with pytest.raises(ConfigurationError):
+            send_sms("Hi", ["0812345678"], fail_silently=True)
+
+
+def test_thai_text_credit_estimate(sms_outbox: list[Any]) -> None:
+    msg = send_sms("ก" * 71, ["0812345678", "0912345678"])
+    assert msg.estimated_credit == 4
+    assert msg.total_credit == 4
+
+
+def test_batches_of_batch_size(scripted: type[ScriptedBackend], sms_outbox: list[Any]) -> None:
+    phones = [f"08123456{i:02d}" for i in range(25)]
+    with override_settings(SEPSMS={"BACKEND": SCRIPTED, "ORIGIN": "X", "BATCH_SIZE": 10}):
+        msg = send_sms("Hi", phones)
+    assert [len(c.recipients) for c in scripted.calls] == [10, 10, 5]
+    assert list(msg.batches.values_list("position", "recipient_count")) == [
+        (0, 10),
+        (1, 10),
+        (2, 5),
+    ]
+    assert MessageBatch.objects.filter(provider_uuid__isnull=False).count() == 3
+    assert not Recipient.objects.filter(batch__isnull=True).exists()
+    msg.refresh_from_db()
+    assert msg.status == Message.Status.COMPLETED
+    assert msg.total_credit == 25
+
+
+def test_failure_is_recorded_and_raised(scripted: type[ScriptedBackend]) -> None:
+    scripted.script = [
+        InsufficientCreditError("no credit", status=402, code="credit.insufficient")
+    ]
+    with pytest.raises(InsufficientCreditError):
+        send_sms("Hi", ["0812345678"])
+    msg = Message.objects.get()
+    assert msg.status == Message.Status.FAILED
+    assert msg.error_code == "credit.insufficient"
+    assert msg.failed_count == 1
+    assert msg.recipients.get().status == Recipient.Status.FAILED
+    assert msg.recipients.get().error_code == "credit.insufficient"
+
+
+def test_failure_fail_silently(scripted: type[ScriptedBackend]) -> None:
+    scripted.script = [InsufficientCreditError("no credit", code="credit.insufficient")]
+    msg = send_sms("Hi", ["0812345678"], fail_silently=True)
+    assert msg.status == Message.Status.FAILED
+
+
+def test_failure_midway_fails_the_rest_without_sending(scripted: type[ScriptedBackend]) -> None:
+    scripted.script = [None, InsufficientCreditError("no credit", code="credit.insufficient")]
+    with (
+        override_settings(SEPSMS={"BACKEND": SCRIPTED, "ORIGIN": "X", "BATCH_SIZE": 2}),
+        pytest.raises(InsufficientCreditError),
+    ):
+        send_sms("Hi", ["0812345601", "0812345602", "0812345603", "0812345604", "0812345605"])
+    assert len(scripted.calls) == 2
+    msg = Message.objects.get()
+    assert msg.delivered_count == 2
+    assert msg.failed_count == 3
+    assert msg.status == Message.Status.COMPLETED  # the accepted part went out
+    assert msg.error_code == "credit.insufficient"
+
+
+def test_ambiguous_batch_is_unconfirmed_and_others_still_go(
+    scripted: type[ScriptedBackend],
+) -> None:
+    scripted.script = [AmbiguousRequestError("timed out", code="network.ambiguous"), None]
+    with override_settings(SEPSMS={"BACKEND": SCRIPTED, "ORIGIN": "X", "BATCH_SIZE": 1}):
+        msg = send_sms("Hi", ["0812345601", "0812345602"], fail_silently=True)
+    assert len(scripted.calls) == 2
+    statuses = dict(msg.recipients.values_list("phone", "status"))
+    assert statuses == {"66812345601": "unconfirmed", "66812345602": "success"}
+    assert msg.batches.get(position=0).status == Message.Status.UNCONFIRMED
+
+
+def test_all_ambiguous_makes_message_unconfirmed(scripted: type[ScriptedBackend]) -> None:
+    scripted.script = [AmbiguousRequestError("timed out", code="network.ambiguous")]
+    with pytest.raises(AmbiguousRequestError):
+        send_sms("Hi", ["0812345601"])
+    assert Message.objects.get().status == Message.Status.UNCONFIRMED
+
+
+def test_message_sent_signal_once_per_send(
+    scripted: type[ScriptedBackend], django_capture_on_commit_callbacks: Any
+) -> None:
+    seen: list[tuple[int, Any]] = []
+
+    def receiver(sender: Any, message: Message, error: Any, **kwargs: Any) -> None:
+        seen.append((message.pk, error))
+
+    message_sent.connect(receiver)
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            msg = send_sms("Hi", ["0812345601"])
+            scripted.script = [InsufficientCreditError("no", code="credit.insufficient")]
+            failed = send_sms("Hi", ["0812345601"], fail_silently=True)
+    finally:
+        message_sent.disconnect(receiver)
+    assert [pk for pk, _ in seen] == [msg.pk, failed.pk]
+    assert seen[0][1] is None
+    assert isinstance(seen[1][1], InsufficientCreditError)
+
+
+def test_query_count_is_independent_of_recipient_count(sms_outbox: list[Any]) -> None:
+    def queries(count: int) -> list[str]:
+        with CaptureQueriesContext(connection) as ctx:
+            send_sms("Hi", [f"08123{i:05d}" for i in range(count)])
+        # Rows are inserted in as few statements as the database allows (SQLite: ~100 rows).
+        return [q["sql"] for q in ctx.captured_queries if "INSERT INTO" not in q["sql"]]
+
+    small, large = queries(5), queries(900)
+    assert len(small) == len(large) <= 16
+
+
+def test_get_backend() -> None:
+    assert isinstance(get_backend(), LocmemBackend)
+    assert isinstance(get_backend("django_sepsms.backends.dummy.DummyBackend"), DummyBackend)
+    backend = get_backend("django_sepsms.backends.console.ConsoleBackend", fail_silently=True)
+    assert isinstance(backend, ConsoleBackend)
+    assert backend.fail_silently
+    with pytest.raises(ConfigurationError, match=r"nowhere\.Backend"):
+        get_backend("nowhere.Backend")
+
+
+def test_console_backend_writes_each_sms() -> None:
+    stream = StringIO()
+    with override_settings(SEPSMS={"ORIGIN": "SHOP"}):
+        send_sms("สวัสดี", ["0812345678"], backend=ConsoleBackend(stream=stream))
+    out = stream.getvalue()
+    assert "SMS from SHOP to 66812345678" in out
+    assert "สวัสดี" in out
+
+
+def test_dummy_backend_reports_success() -> None:
+    msg = send_sms("Hi", ["0812345678"], backend=DummyBackend())
+    assert msg.status == Message.Status.COMPLETED
+    assert django_sepsms.outbox == []
+
+
+def test_local_backends_answer_every_operation() -> None:
+    with LocmemBackend() as backend:
+        assert backend.get_balance() == 1_000_000
+        assert backend.get_message_status("u").status == "completed"
+        assert list(backend.iter_recipient_statuses("u")) == []
+        assert backend.cancel_message("u") is None
+        assert backend.send_messages([]) == 0
+
+
+def test_get_balance() -> None:
+    assert django_sepsms.get_balance() == 1_000_000
+
+
+def test_str_shows_no_text_or_number(sms_outbox: list[Any]) -> None:
+    msg = send_sms("secret text", ["0812345678"])
+    assert "secret" not in str(msg)
+    recipient = msg.recipients.get()
+    assert "0812345678" not in str(recipient)
+    assert "66*******78" in str(recipient)
+    assert str(msg.batches.get()).startswith(f"#{msg.pk}/0")
+
+
+def test_unknown_attribute_of_package() -> None:
+    with pytest.raises(AttributeError):
+        django_sepsms.nothing
