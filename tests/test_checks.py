@@ -117,6 +117,7 @@ def test_cache_alias_must_exist() -> None:
     assert ids(CACHE="limits") == ["sepsms.E013"]
 
 
+@pytest.mark.django_db
 def test_through_call_command() -> None:
     out = StringIO()
     with override_settings(SEPSMS=GOOD, CACHES=REDIS):
