@@ -1,0 +1,71 @@
+"""The simulator's inbox page: every SMS "delivered", newest first, OTP codes included.
+
+Like Mailpit for e-mail: a developer reads the code the site just sent without a
+phone. Self-contained HTML (inline CSS, no external assets) that reloads itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+
+from .state import InboxEntry
+
+REFRESH_SECONDS = 3
+
+_CSS = """
+body{font:14px/1.4 system-ui,sans-serif;margin:0;background:#f5f6f8;color:#1d2330}
+header{background:#1d2330;color:#fff;padding:12px 20px;display:flex;gap:24px;align-items:baseline}
+header h1{font-size:18px;margin:0}
+header span{opacity:.8}
+main{padding:16px 20px}
+table{border-collapse:collapse;width:100%;background:#fff;box-shadow:0 1px 2px #0002}
+th,td{text-align:left;padding:8px 10px;border-bottom:1px solid #e4e6eb;vertical-align:top}
+th{background:#eceef2;font-weight:600}
+td.text{white-space:pre-wrap;word-break:break-word;max-width:48em}
+.status{border-radius:10px;padding:1px 8px;font-size:12px;background:#ddd}
+.status-success{background:#d3f5dc;color:#11632a}
+.status-failed{background:#fbd5d5;color:#8a1717}
+.ref{font-family:ui-monospace,monospace;font-size:12px;color:#555}
+.empty{padding:40px;text-align:center;color:#666}
+"""
+
+
+def render_inbox(entries: Sequence[InboxEntry], *, credits: int) -> str:
+    """The whole page for ``entries`` (in any order: shown newest first)."""
+    newest_first = sorted(entries, key=lambda e: e.time, reverse=True)
+    rows = "\n".join(_row(entry) for entry in newest_first)
+    body = (
+        f"<table><thead><tr><th>Time (UTC)</th><th>From</th><th>To</th><th>Text</th>"
+        f"<th>Status</th></tr></thead><tbody>\n{rows}\n</tbody></table>"
+        if newest_first
+        else '<p class="empty">No SMS yet. Send one through the API.</p>'
+    )
+    return (
+        "<!doctype html>\n"
+        '<html lang="en"><head><meta charset="utf-8">'
+        f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
+        "<title>SEPSMS simulator inbox</title>"
+        f"<style>{_CSS}</style></head><body>"
+        "<header><h1>SEPSMS simulator inbox</h1>"
+        f"<span>{len(newest_first)} SMS</span><span>Credits: {credits}</span>"
+        "<span>Local testing only: never expose this server publicly.</span></header>"
+        f"<main>{body}</main></body></html>\n"
+    )
+
+
+def _row(entry: InboxEntry) -> str:
+    reference = (
+        f'<div class="ref">OTP ref {escape(entry.otp_reference)}</div>'
+        if entry.otp_reference
+        else ""
+    )
+    status = escape(entry.status)
+    return (
+        f"<tr><td>{entry.time:%Y-%m-%d %H:%M:%S}</td>"
+        f"<td>{escape(entry.origin)}</td>"
+        f"<td>{escape(entry.msisdn)}</td>"
+        f'<td class="text">{escape(entry.text)}{reference}</td>'
+        f'<td><span class="status status-{status}">{status}</span>'
+        f'<div class="ref">{escape(entry.sms_uuid)}</div></td></tr>'
+    )
