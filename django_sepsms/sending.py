@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +26,7 @@ from .notify import send_after_commit
 from .phone import normalize_many, normalize_phone
 from .segments import count_segments
 from .signals import message_sent
+from .status import message_status_from
 
 logger = logging.getLogger("django_sepsms")
 
@@ -193,16 +194,24 @@ def deliver_message(
     backend: BaseBackend | None = None,
     fail_silently: bool = False,
     text: str | None = None,
+    progress: Callable[[int], None] | None = None,
 ) -> Message:
     """Send every recipient of ``msg`` not yet handed to the provider.
 
     Safe to call again after a crash: recipients that already belong to a
     batch are never sent twice. ``text`` replaces the recorded text on the wire
-    (OTP messages record a redacted text).
+    (OTP messages record a redacted text). ``progress`` is called with the
+    number of recipients handed over after each batch.
     """
     backend = backend or get_backend()
     first_error: SepsmsError | None = None
-    with backend:
+    try:
+        backend.open()
+    except ConfigurationError as exc:
+        _fail_remaining(msg, exc)
+        _refresh_totals(msg)
+        raise
+    try:
         while True:
             chunk = list(
                 Recipient.objects.filter(message=msg, batch__isnull=True)
@@ -212,11 +221,15 @@ def deliver_message(
             if not chunk:
                 break
             error = _send_batch(msg, chunk, backend, text)
+            if progress is not None:
+                progress(len(chunk))
             if error is not None:
                 first_error = first_error or error
                 if not isinstance(error, AmbiguousRequestError):
                     _fail_remaining(msg, error)
                     break
+    finally:
+        backend.close()
     _refresh_totals(msg)
     send_after_commit(message_sent, Message, message=msg, error=first_error)
     if first_error is not None and (
@@ -295,6 +308,14 @@ def _record_batch_error(batch: MessageBatch, exc: SepsmsError) -> None:
 def _fail_remaining(msg: Message, exc: SepsmsError) -> None:
     """Mark recipients never attempted as failed with the error that stopped the send."""
     code = getattr(exc, "code", "") or type(exc).__name__
+    if isinstance(exc, ConfigurationError) and not msg.batches.exists():
+        MessageBatch.objects.create(
+            message=msg,
+            status=Message.Status.FAILED,
+            recipient_count=0,
+            error_code=code[:64],
+            error_message=str(exc)[:_ERROR_TEXT_LENGTH],
+        )
     Recipient.objects.filter(message=msg, batch__isnull=True).update(
         status=Recipient.Status.FAILED, error_code=code[:64], status_changed_at=timezone.now()
     )
@@ -307,14 +328,7 @@ def _refresh_totals(msg: Message) -> None:
             "status", "error_code", "error_message", "sent_at", "total_credit", "blocked_count"
         )
     )
-    statuses = {b["status"] for b in batches}
-    accepted = statuses - {Message.Status.FAILED, Message.Status.UNCONFIRMED}
-    if accepted:
-        msg.status = next(s for s in _STATUS_ORDER if s in accepted)
-    elif Message.Status.UNCONFIRMED in statuses:
-        msg.status = Message.Status.UNCONFIRMED
-    else:
-        msg.status = Message.Status.FAILED
+    msg.status = message_status_from({b["status"] for b in batches})
     error = next((b for b in batches if b["error_code"]), None)
     msg.error_code = error["error_code"] if error else ""
     msg.error_message = error["error_message"] if error else ""
@@ -341,22 +355,6 @@ def _refresh_totals(msg: Message) -> None:
             "updated_at",
         ]
     )
-
-
-#: The least advanced status of several batches is the message's status.
-_STATUS_ORDER = [
-    Message.Status.QUEUED,
-    Message.Status.PENDING,
-    Message.Status.SCHEDULED,
-    Message.Status.PROCESSING,
-    Message.Status.COMPLETED,
-    Message.Status.CANCELLED,
-]
-
-
-def estimate_credits(message: str, recipient_count: int = 1) -> int:
-    """Credits a message would cost for ``recipient_count`` numbers."""
-    return count_segments(message) * recipient_count
 
 
 def get_balance(*, backend: BaseBackend | None = None) -> int:

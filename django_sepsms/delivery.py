@@ -1,0 +1,106 @@
+"""Applying delivery reports (from webhooks or polling) to the recorded rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from .models import Message, MessageBatch, Recipient
+from .notify import send_after_commit
+from .signals import delivery_status_changed
+from .status import (
+    MESSAGE_RANK,
+    RECIPIENT_RANK,
+    delivered_delta,
+    message_status_from,
+    message_statuses_below,
+)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What applying one report did."""
+
+    found: bool
+    changed: bool
+    old_status: str = ""
+    new_status: str = ""
+
+
+def apply_recipient_report(
+    sms_uuid: str, msisdn: str, status: str, *, tx_id: str = "", at: datetime | None = None
+) -> Change:
+    """Move one recipient of the batch ``sms_uuid`` to ``status`` if it ranks higher.
+
+    Returns ``Change(found=False)`` when no such recipient is recorded (yet).
+    Message counts are updated in the same transaction, so they stay exact
+    under concurrent reports for the same message.
+    """
+    with transaction.atomic():
+        recipient = (
+            Recipient.objects.select_for_update()
+            .filter(batch__provider_uuid=sms_uuid, phone=msisdn)
+            .only("id", "message_id", "status", "tx_id")
+            .first()
+        )
+        if recipient is None:
+            return Change(found=False, changed=False)
+        old = recipient.status
+        if RECIPIENT_RANK[status] <= RECIPIENT_RANK.get(old, 0):
+            if tx_id and not recipient.tx_id:
+                Recipient.objects.filter(pk=recipient.pk).update(tx_id=tx_id[:64])
+            return Change(found=True, changed=False, old_status=old, new_status=old)
+        Recipient.objects.filter(pk=recipient.pk).update(
+            status=status,
+            tx_id=tx_id[:64] or recipient.tx_id,
+            status_changed_at=at or timezone.now(),
+        )
+        delivered, failed = delivered_delta(old, status)
+        if delivered or failed:
+            Message.objects.filter(pk=recipient.message_id).update(
+                delivered_count=F("delivered_count") + delivered,
+                failed_count=F("failed_count") + failed,
+            )
+        recipient.status = status
+        send_after_commit(
+            delivery_status_changed,
+            Recipient,
+            recipient=recipient,
+            old_status=old,
+            new_status=status,
+        )
+    return Change(found=True, changed=True, old_status=old, new_status=status)
+
+
+def apply_message_report(sms_uuid: str, status: str) -> Change:
+    """Move the batch ``sms_uuid`` (and its message) forward to ``status``."""
+    if status not in MESSAGE_RANK:
+        return Change(found=True, changed=False)
+    with transaction.atomic():
+        batch = (
+            MessageBatch.objects.select_for_update()
+            .filter(provider_uuid=sms_uuid)
+            .only("id", "message_id", "status")
+            .first()
+        )
+        if batch is None:
+            return Change(found=False, changed=False)
+        old = batch.status
+        if MESSAGE_RANK[status] <= MESSAGE_RANK.get(old, 0):
+            return Change(found=True, changed=False, old_status=old, new_status=old)
+        MessageBatch.objects.filter(pk=batch.pk).update(status=status)
+        target = message_status_from(
+            set(
+                MessageBatch.objects.filter(message_id=batch.message_id).values_list(
+                    "status", flat=True
+                )
+            )
+        )
+        Message.objects.filter(
+            pk=batch.message_id, status__in=message_statuses_below(target)
+        ).update(status=target)
+    return Change(found=True, changed=True, old_status=old, new_status=status)

@@ -1,0 +1,131 @@
+"""``manage.py sepsms_send``: send one text to numbers given as arguments or in a CSV file."""
+
+from __future__ import annotations
+
+import csv
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from django_sepsms.exceptions import SepsmsError
+from django_sepsms.phone import normalize_phone
+from django_sepsms.sending import deliver_message, prepare_message, record_message
+
+
+class ProgressBar:
+    """A one-line progress bar on a terminal; silent elsewhere."""
+
+    def __init__(self, total: int, stream: TextIO, width: int = 30) -> None:
+        self.total, self.done, self.stream, self.width = total, 0, stream, width
+        self.enabled = total > 0 and stream.isatty()
+
+    def advance(self, count: int) -> None:
+        self.done += count
+        if not self.enabled:
+            return
+        filled = int(self.width * self.done / self.total)
+        bar = "#" * filled + "-" * (self.width - filled)
+        self.stream.write(f"\r[{bar}] {self.done:,}/{self.total:,}")
+        if self.done >= self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def read_csv(path: Path, column: str) -> tuple[list[str], dict[str, dict[str, str]], list[str]]:
+    """Numbers, per-number variables (the other columns) and refused rows with reasons.
+
+    A file whose first row has no ``column`` header is read as one number per row.
+    """
+    numbers: list[str] = []
+    variables: dict[str, dict[str, str]] = {}
+    refused: list[str] = []
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.reader(handle))
+    if not rows:
+        return numbers, variables, refused
+    header = [h.strip() for h in rows[0]]
+    has_header = column in header
+    index = header.index(column) if has_header else 0
+    for line, row in enumerate(rows[1:] if has_header else rows, start=2 if has_header else 1):
+        if not row or not any(cell.strip() for cell in row):
+            continue
+        raw = row[index].strip() if index < len(row) else ""
+        try:
+            phone = normalize_phone(raw)
+        except ValidationError as exc:
+            refused.append(f"line {line}: {' '.join(exc.messages)}")
+            continue
+        numbers.append(phone)
+        if has_header:
+            extra = {h: v for h, v in zip(header, row, strict=False) if h and h != column}
+            if extra:
+                variables[phone] = extra
+    return numbers, variables, refused
+
+
+class Command(BaseCommand):
+    help = "Send an SMS to numbers given as arguments or in a CSV file."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("message", help="The text; {column} placeholders use CSV columns.")
+        parser.add_argument("numbers", nargs="*", help="Recipients (0812345678, +66…).")
+        parser.add_argument("--csv", type=Path, help="A CSV file of recipients.")
+        parser.add_argument("--column", default="phone", help="The CSV column of numbers.")
+        parser.add_argument("--origin", help="Sender name (default: SEPSMS['ORIGIN']).")
+        parser.add_argument("--at", help="Schedule for this ISO 8601 time (with a zone).")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="Validate and print the credit estimate only."
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        numbers: list[str] = list(options["numbers"])
+        variables: dict[str, dict[str, str]] = {}
+        refused: list[str] = []
+        if options["csv"]:
+            if not options["csv"].exists():
+                raise CommandError(f"No such file: {options['csv']}")
+            from_csv, variables, refused = read_csv(options["csv"], options["column"])
+            numbers += from_csv
+        scheduled_at = None
+        if options["at"]:
+            try:
+                scheduled_at = datetime.fromisoformat(options["at"])
+            except ValueError as exc:
+                raise CommandError(f"--at is not an ISO 8601 time: {options['at']}") from exc
+        for line in refused:
+            self.stderr.write(self.style.WARNING(f"Refused {line}"))
+        try:
+            prepared = prepare_message(
+                options["message"],
+                numbers,
+                origin=options["origin"],
+                scheduled_at=scheduled_at,
+                variables=variables or None,
+            )
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from exc
+        except SepsmsError as exc:
+            raise CommandError(str(exc)) from exc
+        estimate = prepared.estimated_credit()
+        summary = f"{len(prepared.phones):,} recipient(s), about {estimate:,} credit(s)"
+        if options["dry_run"]:
+            self.stdout.write(f"Dry run: {summary}; {len(refused)} refused. Nothing was sent.")
+            return
+        msg = record_message(prepared)
+        bar = ProgressBar(len(prepared.phones), sys.stderr)
+        try:
+            deliver_message(msg, progress=bar.advance)
+        except SepsmsError as exc:
+            msg.refresh_from_db()
+            raise CommandError(f"Message #{msg.pk} {msg.get_status_display()}: {exc}") from exc
+        msg.refresh_from_db()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Message #{msg.pk} {msg.get_status_display()}: {summary}; "
+                f"{msg.total_credit or 0:,} credit(s) charged; {len(refused)} refused."
+            )
+        )

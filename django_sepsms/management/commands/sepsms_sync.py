@@ -1,0 +1,38 @@
+"""``manage.py sepsms_sync``: refresh the delivery status of messages not yet final."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from django_sepsms.models import Message
+from django_sepsms.sync import open_messages, sync_messages
+
+
+class Command(BaseCommand):
+    help = (
+        "Ask the provider for the status of every message that is not final yet "
+        "(pending, scheduled, processing, unconfirmed) and apply it."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("ids", nargs="*", type=int, help="Only these message ids.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        ids: list[int] = options["ids"]
+        messages = Message.objects.filter(pk__in=ids).iterator() if ids else open_messages()
+        report = sync_messages(messages)
+        self.stdout.write(
+            f"{report.messages} message(s) checked, "
+            f"{report.recipients_changed} recipient status(es) changed."
+        )
+        if report.unresolved:
+            self.stdout.write(
+                self.style.WARNING(
+                    "Unconfirmed (no provider uuid; waiting for a webhook): "
+                    + ", ".join(f"#{pk}" for pk in sorted(set(report.unresolved)))
+                )
+            )
+        for pk, error in report.errors:
+            self.stderr.write(self.style.ERROR(f"#{pk}: {error}"))

@@ -1,0 +1,95 @@
+"""Refreshing delivery status from the provider (``sepsms_sync``)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.core.exceptions import ValidationError
+
+from .backends.base import BaseBackend
+from .delivery import apply_message_report, apply_recipient_report
+from .exceptions import SepsmsError
+from .models import Message
+from .phone import normalize_phone
+from .sending import get_backend
+from .status import MESSAGE_RANK, PROVIDER_DELIVERY_STATUS
+
+logger = logging.getLogger("django_sepsms")
+
+#: Messages in these statuses may still change at the provider.
+OPEN_STATUSES = (
+    Message.Status.PENDING,
+    Message.Status.SCHEDULED,
+    Message.Status.PROCESSING,
+    Message.Status.UNCONFIRMED,
+)
+
+
+@dataclass
+class SyncReport:
+    """What a sync did."""
+
+    messages: int = 0
+    recipients_changed: int = 0
+    unresolved: list[int] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)
+
+
+def _phone(raw: str) -> str:
+    try:
+        return normalize_phone(raw)
+    except ValidationError:
+        return raw
+
+
+def sync_message(
+    msg: Message, backend: BaseBackend, report: SyncReport | None = None
+) -> SyncReport:
+    """Ask the provider about every batch of ``msg`` and apply what it says."""
+    report = report or SyncReport()
+    report.messages += 1
+    for batch in msg.batches.all():
+        if not batch.provider_uuid:
+            if batch.status == Message.Status.UNCONFIRMED:
+                # The provider's uuid never came back: only a webhook naming one of
+                # these numbers can tell what happened (see the webhook docs).
+                report.unresolved.append(msg.pk)
+            continue
+        info = backend.get_message_status(batch.provider_uuid)
+        if info.status in MESSAGE_RANK:
+            apply_message_report(batch.provider_uuid, info.status)
+        for row in backend.iter_recipient_statuses(batch.provider_uuid):
+            status = PROVIDER_DELIVERY_STATUS.get(row.dr_status)
+            if status is None:
+                continue
+            change = apply_recipient_report(
+                batch.provider_uuid,
+                _phone(row.msisdn),
+                status,
+                tx_id=row.tx_id,
+                at=row.updated_at,
+            )
+            report.recipients_changed += int(change.changed)
+    return report
+
+
+def sync_messages(
+    messages: Iterable[Message], *, backend: BaseBackend | None = None
+) -> SyncReport:
+    """Sync each message; a failure on one is recorded in the report, not raised."""
+    report = SyncReport()
+    with backend or get_backend() as connection:
+        for msg in messages:
+            try:
+                sync_message(msg, connection, report)
+            except SepsmsError as exc:
+                logger.warning("Sync of message %s failed: %s", msg.pk, exc)
+                report.errors.append((msg.pk, str(exc)))
+    return report
+
+
+def open_messages() -> Iterable[Message]:
+    """Messages whose status may still change, oldest first."""
+    return Message.objects.filter(status__in=OPEN_STATUSES).order_by("created_at").iterator()
