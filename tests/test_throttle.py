@@ -1,0 +1,102 @@
+"""The provider throttle holds across processes through the shared (Redis) cache."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.test import override_settings
+
+from django_sepsms import throttle
+from django_sepsms.exceptions import RateLimitedError
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_020.0  # the start of a 5-second sub-window
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def test_plan_never_exceeds_the_limit_in_any_window() -> None:
+    for count, period in [(120, 60), (5, 60), (2400, 60), (10, 1)]:
+        window, per_window = throttle._plan(count, period)
+        k = round(period / window)
+        assert per_window * (k + 1) <= count
+        assert per_window * k >= count * 0.6
+
+
+def test_waits_for_the_next_window() -> None:
+    clock = FakeClock()
+    for _ in range(9):
+        throttle.acquire("t", (120, 60), max_wait=10, sleep=clock.sleep, clock=clock)
+    assert clock.slept == []
+    throttle.acquire("t", (120, 60), max_wait=10, sleep=clock.sleep, clock=clock)
+    assert len(clock.slept) == 1
+    assert 0 < clock.slept[0] <= 5.01
+
+
+def test_raises_when_the_wait_is_too_long() -> None:
+    clock = FakeClock()
+    throttle.acquire("otp", (5, 60), max_wait=1, sleep=clock.sleep, clock=clock)
+    with pytest.raises(RateLimitedError) as info:
+        throttle.acquire("otp", (5, 60), max_wait=1, sleep=clock.sleep, clock=clock)
+    assert info.value.retry_after is not None
+    assert info.value.retry_after >= 1
+    assert info.value.code == "local.throttled"
+
+
+def test_can_be_turned_off() -> None:
+    clock = FakeClock()
+    with override_settings(SEPSMS={"THROTTLE": False}):
+        for _ in range(50):
+            throttle.acquire("off", (5, 60), max_wait=0, sleep=clock.sleep, clock=clock)
+    assert clock.slept == []
+
+
+@pytest.mark.slow
+def test_holds_across_processes() -> None:
+    """Four processes race for one sub-window of 'send' slots: only 9 get one."""
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    script = textwrap.dedent(
+        f"""
+        import django, os, sys
+        os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+        django.setup()
+        from django.conf import settings
+        settings.CACHES["default"]["KEY_PREFIX"] = {prefix!r}
+        from django_sepsms import throttle
+        from django_sepsms.exceptions import RateLimitedError
+        clock = lambda: float(sys.argv[1])
+        ok = 0
+        for _ in range(10):
+            try:
+                throttle.acquire("race", (120, 60), max_wait=0, clock=clock)
+                ok += 1
+            except RateLimitedError:
+                pass
+        print(ok)
+        """
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    frozen_time = "2000000000.0"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, frozen_time], stdout=subprocess.PIPE, env=env, cwd=root
+        )
+        for _ in range(4)
+    ]
+    granted = sum(int(p.communicate(timeout=60)[0].strip()) for p in procs)
+    assert granted == 9
