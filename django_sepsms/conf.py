@@ -23,6 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "TIMEOUT": 10,
     "CONNECT_TIMEOUT": 5,
     "BATCH_SIZE": contract.DEFAULT_BATCH_SIZE,
+    "SEND_CONCURRENCY": 2,
     "MAX_RETRIES": 3,
     "MAX_RETRY_WAIT": 30,
     "THROTTLE": True,
@@ -102,6 +103,10 @@ class SepsmsSettings:
     @property
     def BATCH_SIZE(self) -> int:
         return int(self.get("BATCH_SIZE"))
+
+    @property
+    def SEND_CONCURRENCY(self) -> int:
+        return int(self.get("SEND_CONCURRENCY"))
 
     @property
     def MAX_RETRIES(self) -> int:

@@ -16,6 +16,8 @@ class Message(models.Model):
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Queued")
+        #: Handed to the backend; the answer is not recorded yet.
+        SENDING = "sending", _("Sending")
         PENDING = "pending", _("Pending")
         SCHEDULED = "scheduled", _("Scheduled")
         PROCESSING = "processing", _("Processing")

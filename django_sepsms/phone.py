@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 
 import phonenumbers
 from django.core.exceptions import ValidationError
@@ -32,33 +33,82 @@ def normalize_phone(value: object) -> str:
     (``SEPSMS["PHONE_REGION"]`` and ``SEPSMS["PHONE_ALLOWED_PREFIXES"]``).
     """
     raw = str(value if value is not None else "").strip()
-    invalid = ValidationError(
-        _("“%(value)s” is not a valid mobile phone number."),
-        code="invalid_phone",
-        params={"value": raw[:_MAX_INPUT_LENGTH]},
-    )
     compact = _SEPARATORS.sub("", raw)
     if not compact or len(compact) > _MAX_INPUT_LENGTH:
-        raise invalid
+        raise _invalid(raw)
     if compact.startswith("00"):
         compact = "+" + compact[2:]
     elif compact.isdigit() and compact.startswith(contract.COUNTRY_CODE) and len(compact) > 10:
         compact = "+" + compact
     if not (compact.lstrip("+").isdigit() and compact.count("+") <= 1):
-        raise invalid
+        raise _invalid(raw)
+    normalised = _fast_mobile(compact, sepsms_settings.PHONE_REGION) or _parse_mobile(compact)
+    prefixes = sepsms_settings.PHONE_ALLOWED_PREFIXES
+    if not normalised or (prefixes and not normalised.startswith(prefixes)):
+        raise _invalid(raw)
+    return normalised
+
+
+def _invalid(raw: str) -> ValidationError:
+    return ValidationError(
+        _("“%(value)s” is not a valid mobile phone number."),
+        code="invalid_phone",
+        params={"value": raw[:_MAX_INPUT_LENGTH]},
+    )
+
+
+@lru_cache(maxsize=16)
+def _region_mobile(region: str) -> tuple[str, str, re.Pattern[str], frozenset[int]] | None:
+    """Country code, national prefix, mobile pattern and lengths, from phonenumbers' metadata."""
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+    if metadata is None or metadata.mobile is None or not metadata.mobile.national_number_pattern:
+        return None
+    return (
+        str(metadata.country_code),
+        metadata.national_prefix or "",
+        re.compile(metadata.mobile.national_number_pattern),
+        frozenset(metadata.mobile.possible_length or ()),
+    )
+
+
+def _fast_mobile(compact: str, region: str) -> str | None:
+    """The normalised number when ``compact`` is plainly a mobile number of ``region``.
+
+    Sends of many numbers spend most of their validation here, so the common
+    forms are matched against phonenumbers' own mobile pattern without a full
+    parse; anything else returns ``None`` and takes the full path.
+    """
+    info = _region_mobile(region)
+    if info is None:
+        return None
+    country_code, national_prefix, pattern, lengths = info
+    digits = compact.lstrip("+")
+    if not digits.isascii():
+        return None
+    if compact.startswith("+") or (digits.startswith(country_code) and len(digits) > 10):
+        if not digits.startswith(country_code):
+            return None
+        national = digits[len(country_code) :]
+    elif national_prefix and digits.startswith(national_prefix):
+        national = digits[len(national_prefix) :]
+    else:
+        return None
+    if len(national) in lengths and pattern.fullmatch(national):
+        return country_code + national
+    return None
+
+
+def _parse_mobile(compact: str) -> str:
+    """Full parse with phonenumbers; ``""`` when not a mobile number of an allowed kind."""
     try:
         parsed = phonenumbers.parse(compact, sepsms_settings.PHONE_REGION)
     except phonenumbers.NumberParseException:
-        raise invalid from None
+        return ""
     if not phonenumbers.is_valid_number(parsed):
-        raise invalid
+        return ""
     if phonenumbers.number_type(parsed) not in _ACCEPTED_TYPES:
-        raise invalid
-    normalised = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
-    prefixes = sepsms_settings.PHONE_ALLOWED_PREFIXES
-    if prefixes and not normalised.startswith(prefixes):
-        raise invalid
-    return normalised
+        return ""
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
 
 
 def normalize_many(values: Iterable[object]) -> list[str]:

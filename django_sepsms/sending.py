@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connections, router, transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -168,7 +170,13 @@ def _clean_variables(
 
 
 def record_message(prepared: PreparedMessage, **fields: Any) -> Message:
-    """Save a message and its recipients in one transaction."""
+    """Save a message, its batches and its recipients in one transaction.
+
+    Recipients are split into batches of ``BATCH_SIZE`` here, so delivery
+    (in this process or a worker) only has to claim and send each batch.
+    """
+    size = max(1, sepsms_settings.BATCH_SIZE)
+    phones = prepared.phones
     with transaction.atomic():
         msg = Message.objects.create(
             kind=prepared.kind,
@@ -176,16 +184,77 @@ def record_message(prepared: PreparedMessage, **fields: Any) -> Message:
             text=prepared.text,
             variables=prepared.variables,
             scheduled_at=prepared.scheduled_at,
-            recipient_count=len(prepared.phones),
+            recipient_count=len(phones),
             estimated_credit=prepared.estimated_credit(),
             **fields,
         )
-        variables = prepared.variables or {}
-        Recipient.objects.bulk_create(
-            [Recipient(message=msg, phone=p, variables=variables.get(p)) for p in prepared.phones],
-            batch_size=1000,
+        batches = MessageBatch.objects.bulk_create(
+            [
+                MessageBatch(
+                    message=msg, position=i, recipient_count=len(phones[i * size : (i + 1) * size])
+                )
+                for i in range(-(-len(phones) // size))
+            ]
         )
+        if any(b.pk is None for b in batches):  # backends without RETURNING (MySQL)
+            batches = list(msg.batches.order_by("position"))
+        for batch in batches:
+            start = batch.position * size
+            insert_recipients(msg, batch, phones[start : start + size], prepared.variables)
     return msg
+
+
+def insert_recipients(
+    msg: Message,
+    batch: MessageBatch,
+    phones: list[str],
+    variables: dict[str, dict[str, Any]] | None,
+) -> None:
+    """Insert queued recipients with one prepared statement.
+
+    Large sends spend most of their recording time building model instances;
+    ``executemany`` skips that and lets the driver batch the rows.
+    """
+    if not phones:
+        return
+    connection = connections[router.db_for_write(Recipient)]
+    opts = Recipient._meta
+    fields = {f.name: f for f in opts.concrete_fields}
+    names = [
+        "message",
+        "batch",
+        "phone",
+        "variables",
+        "status",
+        "tx_id",
+        "error_code",
+        "created_at",
+    ]
+    json_field = fields["variables"]
+    created = fields["created_at"].get_db_prep_save(timezone.now(), connection)
+    status = str(Recipient.Status.QUEUED)
+    values = variables or {}
+    rows = [
+        (
+            msg.pk,
+            batch.pk,
+            phone,
+            json_field.get_db_prep_save(values[phone], connection) if phone in values else None,
+            status,
+            "",
+            "",
+            created,
+        )
+        for phone in phones
+    ]
+    quote = connection.ops.quote_name
+    columns = [quote(str(fields[name].column)) for name in names]
+    # Only identifiers from the model's own metadata are formatted in.
+    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
+        quote(opts.db_table), ", ".join(columns), ", ".join(["%s"] * len(columns))
+    )
+    with connection.cursor() as cursor:
+        cursor.executemany(sql, rows)
 
 
 def deliver_message(
@@ -196,12 +265,13 @@ def deliver_message(
     text: str | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Message:
-    """Send every recipient of ``msg`` not yet handed to the provider.
+    """Send every batch of ``msg`` that nobody has sent yet.
 
-    Safe to call again after a crash: recipients that already belong to a
-    batch are never sent twice. ``text`` replaces the recorded text on the wire
-    (OTP messages record a redacted text). ``progress`` is called with the
-    number of recipients handed over after each batch.
+    Each batch is claimed (``queued`` → ``sending``) before its request goes
+    out, so two workers never send the same batch and a re-run after a crash
+    sends nothing twice. ``text`` replaces the recorded text on the wire (OTP
+    messages record a redacted text). ``progress`` is called with the number
+    of recipients of each batch handed over.
     """
     backend = backend or get_backend()
     first_error: SepsmsError | None = None
@@ -209,28 +279,33 @@ def deliver_message(
         backend.open()
     except ConfigurationError as exc:
         _fail_remaining(msg, exc)
-        _refresh_totals(msg)
+        refresh_message_totals(msg)
         raise
+    wire_text = text if text is not None else msg.text
+    in_flight: deque[tuple[MessageBatch, Future[SendResult]]] = deque()
+    concurrency = max(1, sepsms_settings.SEND_CONCURRENCY) if backend.thread_safe_sends else 1
+    # Requests go out from a small pool while this thread, which owns the
+    # database connection and its transaction, claims and records batches.
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sepsms-send")
     try:
-        while True:
-            chunk = list(
-                Recipient.objects.filter(message=msg, batch__isnull=True)
-                .order_by("id")
-                .values_list("id", "phone", "variables")[: backend.batch_size]
-            )
-            if not chunk:
+        pending = msg.batches.filter(status=Message.Status.QUEUED).order_by("position")
+        for batch in pending.iterator():
+            if first_error is not None and not isinstance(first_error, AmbiguousRequestError):
                 break
-            error = _send_batch(msg, chunk, backend, text)
-            if progress is not None:
-                progress(len(chunk))
-            if error is not None:
-                first_error = first_error or error
-                if not isinstance(error, AmbiguousRequestError):
-                    _fail_remaining(msg, error)
-                    break
+            if not _claim(batch):
+                continue
+            sms = _outgoing(msg, batch, wire_text)
+            in_flight.append((batch, pool.submit(backend.send_message, sms)))
+            while len(in_flight) >= concurrency:
+                first_error = _collect(in_flight.popleft(), progress) or first_error
+        while in_flight:
+            first_error = _collect(in_flight.popleft(), progress) or first_error
+        if first_error is not None and not isinstance(first_error, AmbiguousRequestError):
+            _fail_remaining(msg, first_error)
     finally:
+        pool.shutdown(wait=True)
         backend.close()
-    _refresh_totals(msg)
+    refresh_message_totals(msg)
     send_after_commit(message_sent, Message, message=msg, error=first_error)
     if first_error is not None and (
         isinstance(first_error, ConfigurationError) or not fail_silently
@@ -239,33 +314,49 @@ def deliver_message(
     return msg
 
 
-def _send_batch(
-    msg: Message,
-    chunk: list[tuple[int, str, dict[str, Any] | None]],
-    backend: BaseBackend,
-    text: str | None,
-) -> SepsmsError | None:
-    ids = [row[0] for row in chunk]
-    with transaction.atomic():
-        position = msg.batches.count()
-        batch = MessageBatch.objects.create(
-            message=msg, position=position, recipient_count=len(chunk)
+def _claim(batch: MessageBatch) -> bool:
+    """Mark ``batch`` as being sent; False if someone else already did."""
+    return bool(
+        MessageBatch.objects.filter(pk=batch.pk, status=Message.Status.QUEUED).update(
+            status=Message.Status.SENDING
         )
-        Recipient.objects.filter(id__in=ids).update(batch=batch)
-    sms = OutgoingSms(
-        message=text if text is not None else msg.text,
-        recipients=[row[1] for row in chunk],
+    )
+
+
+def _outgoing(msg: Message, batch: MessageBatch, text: str) -> OutgoingSms:
+    rows = list(
+        Recipient.objects.filter(batch=batch).order_by("id").values_list("phone", "variables")
+    )
+    return OutgoingSms(
+        message=text,
+        recipients=[phone for phone, _ in rows],
         origin=msg.origin,
         scheduled_at=msg.scheduled_at,
-        variables={row[1]: row[2] for row in chunk if row[2]} or None,
+        variables={phone: values for phone, values in rows if values} or None,
     )
+
+
+def _collect(
+    item: tuple[MessageBatch, Future[SendResult]], progress: Callable[[int], None] | None
+) -> SepsmsError | None:
+    """Record the outcome of one sent batch; return its error, if any."""
+    batch, future = item
     try:
-        result = backend.send_message(sms)
+        result = future.result()
     except SepsmsError as exc:
         _record_batch_error(batch, exc)
-        return exc
-    _record_batch_result(batch, result)
-    return None
+        error: SepsmsError | None = exc
+    except Exception as exc:
+        # A backend bug: the request may or may not have gone out.
+        crash = AmbiguousRequestError(type(exc).__name__, code="backend.crashed")
+        _record_batch_error(batch, crash)
+        raise
+    else:
+        _record_batch_result(batch, result)
+        error = None
+    if progress is not None:
+        progress(batch.recipient_count)
+    return error
 
 
 def _record_batch_result(batch: MessageBatch, result: SendResult) -> None:
@@ -306,22 +397,22 @@ def _record_batch_error(batch: MessageBatch, exc: SepsmsError) -> None:
 
 
 def _fail_remaining(msg: Message, exc: SepsmsError) -> None:
-    """Mark recipients never attempted as failed with the error that stopped the send."""
-    code = getattr(exc, "code", "") or type(exc).__name__
-    if isinstance(exc, ConfigurationError) and not msg.batches.exists():
-        MessageBatch.objects.create(
-            message=msg,
+    """Fail the batches never attempted, with the error that stopped the send."""
+    code = (getattr(exc, "code", "") or type(exc).__name__)[:64]
+    now = timezone.now()
+    with transaction.atomic():
+        batches = msg.batches.filter(status=Message.Status.QUEUED)
+        Recipient.objects.filter(batch__in=batches).update(
+            status=Recipient.Status.FAILED, error_code=code, status_changed_at=now
+        )
+        batches.update(
             status=Message.Status.FAILED,
-            recipient_count=0,
-            error_code=code[:64],
+            error_code=code,
             error_message=str(exc)[:_ERROR_TEXT_LENGTH],
         )
-    Recipient.objects.filter(message=msg, batch__isnull=True).update(
-        status=Recipient.Status.FAILED, error_code=code[:64], status_changed_at=timezone.now()
-    )
 
 
-def _refresh_totals(msg: Message) -> None:
+def refresh_message_totals(msg: Message) -> None:
     """Derive the message's status, credits, counts and error from its rows."""
     batches = list(
         msg.batches.order_by("position").values(

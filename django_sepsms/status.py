@@ -29,6 +29,7 @@ M = Message.Status
 #: Message status → rank.
 MESSAGE_RANK: dict[str, int] = {
     M.QUEUED: 0,
+    M.SENDING: 0,
     M.UNCONFIRMED: 0,
     M.PENDING: 1,
     M.SCHEDULED: 2,

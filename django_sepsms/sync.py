@@ -5,15 +5,18 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
 
 from .backends.base import BaseBackend
 from .delivery import apply_message_report, apply_recipient_report
 from .exceptions import SepsmsError
-from .models import Message
+from .models import Message, MessageBatch, Recipient
 from .phone import normalize_phone
-from .sending import get_backend
+from .sending import get_backend, refresh_message_totals
 from .status import MESSAGE_RANK, PROVIDER_DELIVERY_STATUS
 
 logger = logging.getLogger("django_sepsms")
@@ -93,3 +96,28 @@ def sync_messages(
 def open_messages() -> Iterable[Message]:
     """Messages whose status may still change, oldest first."""
     return Message.objects.filter(status__in=OPEN_STATUSES).order_by("created_at").iterator()
+
+
+def recover_abandoned_batches(older_than: timedelta = timedelta(minutes=10)) -> int:
+    """Mark batches stuck in ``sending`` (their process died mid-request) unconfirmed.
+
+    Such a request may or may not have reached the provider, so it is never
+    sent again; its recipients become ``unconfirmed`` like any ambiguous send.
+    Returns how many batches were recovered.
+    """
+    cutoff = timezone.now() - older_than
+    recovered = 0
+    stale = MessageBatch.objects.filter(status=Message.Status.SENDING, created_at__lt=cutoff)
+    for batch in stale.select_related("message"):
+        with transaction.atomic():
+            updated = MessageBatch.objects.filter(
+                pk=batch.pk, status=Message.Status.SENDING
+            ).update(status=Message.Status.UNCONFIRMED, error_code="sending.abandoned")
+            if not updated:
+                continue
+            Recipient.objects.filter(batch=batch, status=Recipient.Status.QUEUED).update(
+                status=Recipient.Status.UNCONFIRMED, status_changed_at=timezone.now()
+            )
+            refresh_message_totals(batch.message)
+        recovered += 1
+    return recovered

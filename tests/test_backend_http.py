@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import socket
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -31,38 +30,10 @@ from django_sepsms.exceptions import (
 from django_sepsms.models import Message, MessageBatch, OtpChallenge, Recipient
 from django_sepsms.otp import Reason
 from django_sepsms.simulator import Simulator
+from tests.helpers import KEY
+from tests.helpers import http_settings as _settings
 
 pytestmark = pytest.mark.django_db
-
-KEY = "sk_sep_test"
-
-
-@pytest.fixture(scope="module")
-def simulator() -> Iterator[Simulator]:
-    with Simulator(
-        api_keys={
-            KEY: {"sms:send", "sms:read", "otp:send", "otp:verify", "credit:read"},
-            "sk_sep_readonly": {"sms:read"},
-        }
-    ) as sim:
-        yield sim
-
-
-@pytest.fixture
-def sim(simulator: Simulator) -> Iterator[Simulator]:
-    simulator.reset()
-    simulator.rate_limits_enabled = False
-    with override_settings(
-        SEPSMS={
-            "BACKEND": "django_sepsms.backends.sepsms.SepsmsBackend",
-            "API_KEY": KEY,
-            "BASE_URL": simulator.base_url,
-            "ORIGIN": "TESTSHOP",
-            "TIMEOUT": 2,
-            "MAX_RETRY_WAIT": 2,
-        }
-    ):
-        yield simulator
 
 
 def backend(sim: Simulator, **kwargs: Any) -> SepsmsBackend:
@@ -102,7 +73,10 @@ def test_batches_variables_and_schedule(sim: Simulator) -> None:
         msg = send_sms(
             "Hi {name}", phones, scheduled_at=when, variables={phones[0]: {"name": "Somchai"}}
         )
-    sends = [r for r in sim.requests if r.path.endswith("/message/send")]
+    sends = sorted(
+        (r for r in sim.requests if r.path.endswith("/message/send")),
+        key=lambda r: r.json["recipients"][0],  # batches go out concurrently
+    )
     assert [len(r.json["recipients"]) for r in sends] == [10, 10, 5]
     assert sends[0].json["variables"] == {"66812345600": {"name": "Somchai"}}
     assert "variables" not in sends[1].json
@@ -112,17 +86,6 @@ def test_batches_variables_and_schedule(sim: Simulator) -> None:
     assert msg.batches.count() == 3
     msg.refresh_from_db()
     assert msg.status == Message.Status.SCHEDULED
-
-
-def _settings(sim: Simulator) -> dict[str, Any]:
-    return {
-        "BACKEND": "django_sepsms.backends.sepsms.SepsmsBackend",
-        "API_KEY": KEY,
-        "BASE_URL": sim.base_url,
-        "ORIGIN": "TESTSHOP",
-        "TIMEOUT": 2,
-        "MAX_RETRY_WAIT": 2,
-    }
 
 
 def test_status_and_recipients_follow_next_cursor(sim: Simulator) -> None:
@@ -358,3 +321,38 @@ def test_requests_session_is_one_per_backend(sim: Simulator) -> None:
         assert b._session is first
         assert isinstance(first, requests.Session)
     assert b._session is None
+
+
+def test_batches_overlap_and_all_are_recorded(sim: Simulator) -> None:
+    phones = [f"08123{i:05d}" for i in range(50)]
+    with override_settings(
+        SEPSMS={**_settings(sim), "BATCH_SIZE": 5, "SEND_CONCURRENCY": 4, "THROTTLE": False}
+    ):
+        msg = send_sms("Hi", phones)
+    assert msg.batches.count() == 10
+    uuids = set(msg.batches.values_list("provider_uuid", flat=True))
+    assert uuids == set(sim.messages)
+    assert not msg.recipients.exclude(status=Recipient.Status.PENDING).exists()
+    assert msg.total_credit == 50
+
+
+def test_a_refused_batch_stops_the_rest(sim: Simulator) -> None:
+    sim.credits = 12  # enough for two batches of five
+    phones = [f"08123{i:05d}" for i in range(50)]
+    with (
+        override_settings(
+            SEPSMS={**_settings(sim), "BATCH_SIZE": 5, "SEND_CONCURRENCY": 2, "THROTTLE": False}
+        ),
+        pytest.raises(InsufficientCreditError),
+    ):
+        send_sms("Hi", phones)
+    msg = Message.objects.get()
+    attempted = len([r for r in sim.requests if r.path.endswith("/message/send")])
+    assert attempted <= 4  # two accepted, the refused one, at most one more in flight
+    assert (
+        msg.delivered_count
+        + msg.failed_count
+        + msg.recipients.filter(status=Recipient.Status.PENDING).count()
+        == 50
+    )
+    assert msg.recipients.filter(status=Recipient.Status.FAILED).count() >= 35

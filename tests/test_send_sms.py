@@ -35,7 +35,10 @@ SCRIPTED = "tests.backends.ScriptedBackend"
 def scripted() -> Iterator[type[ScriptedBackend]]:
     ScriptedBackend.script = []
     ScriptedBackend.calls = []
-    with override_settings(SEPSMS={"BACKEND": SCRIPTED, "ORIGIN": "TESTSHOP"}):
+    # One request at a time, so the script's steps meet the batches in order.
+    with override_settings(
+        SEPSMS={"BACKEND": SCRIPTED, "ORIGIN": "TESTSHOP", "SEND_CONCURRENCY": 1}
+    ):
         yield ScriptedBackend
 
 
@@ -135,7 +138,9 @@ def test_thai_text_credit_estimate(sms_outbox: list[Any]) -> None:
 
 def test_batches_of_batch_size(scripted: type[ScriptedBackend], sms_outbox: list[Any]) -> None:
     phones = [f"08123456{i:02d}" for i in range(25)]
-    with override_settings(SEPSMS={"BACKEND": SCRIPTED, "ORIGIN": "X", "BATCH_SIZE": 10}):
+    with override_settings(
+        SEPSMS={"BACKEND": SCRIPTED, "ORIGIN": "X", "SEND_CONCURRENCY": 1, "BATCH_SIZE": 10}
+    ):
         msg = send_sms("Hi", phones)
     assert [len(c.recipients) for c in scripted.calls] == [10, 10, 5]
     assert list(msg.batches.values_list("position", "recipient_count")) == [
@@ -173,7 +178,9 @@ def test_failure_fail_silently(scripted: type[ScriptedBackend]) -> None:
 def test_failure_midway_fails_the_rest_without_sending(scripted: type[ScriptedBackend]) -> None:
     scripted.script = [None, InsufficientCreditError("no credit", code="credit.insufficient")]
     with (
-        override_settings(SEPSMS={"BACKEND": SCRIPTED, "ORIGIN": "X", "BATCH_SIZE": 2}),
+        override_settings(
+            SEPSMS={"BACKEND": SCRIPTED, "ORIGIN": "X", "SEND_CONCURRENCY": 1, "BATCH_SIZE": 2}
+        ),
         pytest.raises(InsufficientCreditError),
     ):
         send_sms("Hi", ["0812345601", "0812345602", "0812345603", "0812345604", "0812345605"])
@@ -189,7 +196,9 @@ def test_ambiguous_batch_is_unconfirmed_and_others_still_go(
     scripted: type[ScriptedBackend],
 ) -> None:
     scripted.script = [AmbiguousRequestError("timed out", code="network.ambiguous"), None]
-    with override_settings(SEPSMS={"BACKEND": SCRIPTED, "ORIGIN": "X", "BATCH_SIZE": 1}):
+    with override_settings(
+        SEPSMS={"BACKEND": SCRIPTED, "ORIGIN": "X", "SEND_CONCURRENCY": 1, "BATCH_SIZE": 1}
+    ):
         msg = send_sms("Hi", ["0812345601", "0812345602"], fail_silently=True)
     assert len(scripted.calls) == 2
     statuses = dict(msg.recipients.values_list("phone", "status"))
@@ -286,3 +295,39 @@ def test_str_shows_no_text_or_number(sms_outbox: list[Any]) -> None:
 def test_unknown_attribute_of_package() -> None:
     with pytest.raises(AttributeError):
         django_sepsms.nothing
+
+
+def test_a_crashing_backend_leaves_the_batch_unconfirmed(
+    scripted: type[ScriptedBackend],
+) -> None:
+    scripted.script = [RuntimeError("bug in a custom backend")]
+    with pytest.raises(RuntimeError):
+        send_sms("Hi", ["0812345678"])
+    batch = MessageBatch.objects.get()
+    assert batch.status == Message.Status.UNCONFIRMED
+    assert batch.error_code == "backend.crashed"
+    assert Recipient.objects.get().status == Recipient.Status.UNCONFIRMED
+
+
+def test_redelivery_sends_nothing_twice(scripted: type[ScriptedBackend]) -> None:
+    from django_sepsms.sending import deliver_message
+
+    msg = send_sms("Hi", ["0812345678"])
+    deliver_message(msg)
+    assert len(scripted.calls) == 1
+
+
+def test_abandoned_batches_become_unconfirmed() -> None:
+    from datetime import timedelta
+
+    from django_sepsms.sending import prepare_message, record_message
+    from django_sepsms.sync import recover_abandoned_batches
+
+    msg = record_message(prepare_message("Hi", ["0812345678"]))
+    MessageBatch.objects.update(status=Message.Status.SENDING)  # a worker died mid-request
+    assert recover_abandoned_batches() == 0  # too recent: maybe still in flight
+    MessageBatch.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    assert recover_abandoned_batches() == 1
+    msg.refresh_from_db()
+    assert msg.status == Message.Status.UNCONFIRMED
+    assert Recipient.objects.get().status == Recipient.Status.UNCONFIRMED

@@ -105,6 +105,10 @@ class BaseBackend:
     #: sends it as an ordinary SMS.
     supports_provider_otp = False
 
+    #: Whether :meth:`send_message` may run in several threads at once (one
+    #: message's batches then overlap; see ``SEND_CONCURRENCY``).
+    thread_safe_sends = False
+
     def __init__(self, *, fail_silently: bool = False, **kwargs: Any) -> None:
         self.fail_silently = fail_silently
 

@@ -86,6 +86,7 @@ class SepsmsBackend(BaseBackend):
     """
 
     supports_provider_otp = True
+    thread_safe_sends = True
 
     def __init__(
         self,

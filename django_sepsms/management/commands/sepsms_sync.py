@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from django_sepsms.models import Message
-from django_sepsms.sync import open_messages, sync_messages
+from django_sepsms.sync import open_messages, recover_abandoned_batches, sync_messages
 
 
 class Command(BaseCommand):
@@ -21,6 +21,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         ids: list[int] = options["ids"]
+        recovered = recover_abandoned_batches()
+        if recovered:
+            self.stdout.write(
+                self.style.WARNING(f"{recovered} abandoned batch(es) marked unconfirmed.")
+            )
         messages = Message.objects.filter(pk__in=ids).iterator() if ids else open_messages()
         report = sync_messages(messages)
         self.stdout.write(

@@ -1,0 +1,180 @@
+"""Throughput of send_sms() through the simulator against bare HTTP posts.
+
+    python benchmarks/bench_send.py [--recipients 10000] [--rounds 3]
+
+Sends the same recipients twice per round, in the same process, to the same
+simulator: once with bare ``requests.Session.post`` calls carrying the very
+payloads the app sends (the baseline), once with ``send_sms()`` (validation,
+recording every row, the HTTP backend, storing the answers). Prints the best
+round of each and the ratio of throughputs (app / baseline; 1.0 = no overhead).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")
+os.environ.setdefault("DATABASE_URL", "sqlite://")
+
+import django
+
+django.setup()
+
+import requests  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.test import override_settings  # noqa: E402
+from django.test.utils import setup_test_environment  # noqa: E402
+
+from django_sepsms import send_sms  # noqa: E402
+from django_sepsms.models import Message  # noqa: E402
+from django_sepsms.simulator import Simulator  # noqa: E402
+
+KEY = "sk_sep_bench"
+TEXT = "สวัสดีคุณลูกค้า รับส่วนลด 10% วันนี้"
+
+
+def numbers(count: int) -> list[str]:
+    return [f"0{8 + i % 2}{i:08d}"[:10] for i in range(count)]
+
+
+def baseline(sim: Any, phones: list[str], batch: int) -> float:
+    session = requests.Session()
+    session.headers.update({"X-API-Key": KEY})
+    normalised = ["66" + p[1:] for p in phones]
+    start = time.perf_counter()
+    for i in range(0, len(normalised), batch):
+        response = session.post(
+            sim.base_url + "/message/send",
+            json={
+                "origin": "BENCH",
+                "message": TEXT,
+                "recipients": normalised[i : i + batch],
+                "scheduledTime": None,
+            },
+            timeout=30,
+        )
+        response.raise_for_status()
+    elapsed = time.perf_counter() - start
+    session.close()
+    return elapsed
+
+
+def app(phones: list[str]) -> float:
+    start = time.perf_counter()
+    msg = send_sms(TEXT, phones)
+    elapsed = time.perf_counter() - start
+    assert msg.status == Message.Status.PENDING, msg.status
+    return elapsed
+
+
+_SIMULATOR_PROCESS = """
+import sys, time
+from django_sepsms.simulator import Simulator
+sim = Simulator(api_keys={%r: {"sms:send"}}, credits=10**9)
+sim.start()
+sim.rate_limits_enabled = False
+print(sim.base_url, flush=True)
+sys.stdin.read()
+"""
+
+
+class SimulatorProcess:
+    """The simulator in a process of its own, as the provider is another machine."""
+
+    def __enter__(self) -> SimulatorProcess:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _SIMULATOR_PROCESS % KEY],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None
+        self.base_url = self.proc.stdout.readline().strip()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+    def reset(self) -> None:
+        """Nothing to reset: credits are plentiful and limits are off."""
+
+    def delay_next(self, **kwargs: object) -> None:
+        raise SystemExit("--latency needs --in-process")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--recipients", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument(
+        "--latency",
+        type=float,
+        default=0.0,
+        help="Seconds the simulator waits before each answer (a network round trip).",
+    )
+    parser.add_argument(
+        "--in-process",
+        action="store_true",
+        help="Run the simulator in this process (implied by --latency).",
+    )
+    args = parser.parse_args()
+
+    setup_test_environment()
+    from django.db import connection
+
+    connection.creation.create_test_db(verbosity=0)
+    call_command("migrate", verbosity=0)
+    phones = numbers(args.recipients)
+    simulator: Any = (
+        Simulator(api_keys={KEY: {"sms:send"}}, credits=10**9)
+        if args.in_process or args.latency
+        else SimulatorProcess()
+    )
+    with simulator as sim:
+        sim.rate_limits_enabled = False
+        settings = {
+            "BACKEND": "django_sepsms.backends.sepsms.SepsmsBackend",
+            "API_KEY": KEY,
+            "BASE_URL": sim.base_url,
+            "ORIGIN": "BENCH",
+            "BATCH_SIZE": args.batch,
+            "THROTTLE": False,
+            "TIMEOUT": 30,
+        }
+        base_times, app_times = [], []
+        with override_settings(SEPSMS=settings):
+            requests_per_run = -(-args.recipients // args.batch)
+            for _ in range(args.rounds):
+                for measure, times in (
+                    (lambda: baseline(sim, phones, args.batch), base_times),
+                    (lambda: app(phones), app_times),
+                ):
+                    sim.reset()
+                    if isinstance(sim, Simulator):
+                        sim.credits = 10**9
+                        sim.rate_limits_enabled = False
+                    if args.latency:
+                        sim.delay_next(seconds=args.latency, times=requests_per_run, process=True)
+                    times.append(measure())
+    best_base, best_app = min(base_times), min(app_times)
+    ratio = best_base / best_app
+    print(f"recipients per run:        {args.recipients:,} in batches of {args.batch:,}")
+    where = "this process" if isinstance(simulator, Simulator) else "its own process"
+    print(f"simulator:                 in {where}, {args.latency * 1000:.0f} ms latency")
+    print(f"baseline (bare POSTs):     {args.recipients / best_base:,.0f} recipients/s")
+    print(f"send_sms():                {args.recipients / best_app:,.0f} recipients/s")
+    print(f"throughput ratio app/base: {ratio:.2f}  (target >= 0.80)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""sepsms_balance, sepsms_send and sepsms_sync against the simulator."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.test import override_settings
+
+from django_sepsms import send_sms
+from django_sepsms.management.commands.sepsms_send import ProgressBar
+from django_sepsms.models import Message, Recipient
+from django_sepsms.simulator import Simulator
+from tests.helpers import http_settings
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: Any) -> tuple[str, str]:
+    out, err = StringIO(), StringIO()
+    call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue()
+
+
+def test_balance(sim: Simulator) -> None:
+    sim.credits = 18420
+    assert run("sepsms_balance")[0].strip() == "18,420 credits"
+
+
+def test_balance_error(sim: Simulator) -> None:
+    with (
+        override_settings(SEPSMS=http_settings(sim, API_KEY="sk_sep_wrong")),
+        pytest.raises(CommandError, match=r"auth\.invalid_credentials"),
+    ):
+        run("sepsms_balance")
+
+
+def test_send_to_arguments(sim: Simulator) -> None:
+    out, _ = run("sepsms_send", "สวัสดี", "0812345678", "+66 91 234 5678")
+    msg = Message.objects.get()
+    assert f"Message #{msg.pk} Pending: 2 recipient(s), about 2 credit(s)" in out
+    assert "2 credit(s) charged" in out
+    assert len(sim.messages) == 1
+
+
+def test_send_dry_run_estimates_and_sends_nothing(sim: Simulator) -> None:
+    out, _ = run("sepsms_send", "ก" * 71, "0812345678", "0912345678", "--dry-run")
+    assert "2 recipient(s), about 4 credit(s)" in out
+    assert "Nothing was sent" in out
+    assert Message.objects.count() == 0
+    assert sim.requests == []
+
+
+def test_send_csv_with_variables_and_refused_rows(sim: Simulator, tmp_path: Path) -> None:
+    path = tmp_path / "customers.csv"
+    path.write_text(
+        "phone,name\n0812345678,Somchai\nnot a number,X\n\n+66912345678,Malee\n", encoding="utf-8"
+    )
+    out, err = run("sepsms_send", "Hi {name}", "--csv", str(path))
+    assert "Refused line 3" in err
+    assert "1 refused" in out
+    request = sim.requests[-1].json
+    assert request["recipients"] == ["66812345678", "66912345678"]
+    assert request["variables"] == {
+        "66812345678": {"name": "Somchai"},
+        "66912345678": {"name": "Malee"},
+    }
+
+
+def test_send_headerless_csv(sim: Simulator, tmp_path: Path) -> None:
+    path = tmp_path / "numbers.csv"
+    path.write_text("0812345678\n0912345678\n", encoding="utf-8")
+    run("sepsms_send", "Hi", "--csv", str(path))
+    assert sim.requests[-1].json["recipients"] == ["66812345678", "66912345678"]
+
+
+def test_send_errors(sim: Simulator, tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="not a valid mobile"):
+        run("sepsms_send", "Hi", "12345")
+    with pytest.raises(CommandError, match="No such file"):
+        run("sepsms_send", "Hi", "--csv", str(tmp_path / "missing.csv"))
+    with pytest.raises(CommandError, match="ISO 8601"):
+        run("sepsms_send", "Hi", "0812345678", "--at", "tomorrow")
+    sim.credits = 0
+    with pytest.raises(CommandError, match="Failed"):
+        run("sepsms_send", "Hi", "0812345678")
+
+
+def test_send_scheduled(sim: Simulator) -> None:
+    run("sepsms_send", "Hi", "0812345678", "--at", "2030-01-01T09:00:00+07:00")
+    assert sim.requests[-1].json["scheduledTime"] == "2030-01-01T09:00:00+07:00"
+
+
+def test_progress_bar_draws_on_a_terminal() -> None:
+    class Tty(StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    stream = Tty()
+    bar = ProgressBar(4, stream, width=4)
+    bar.advance(2)
+    bar.advance(2)
+    assert stream.getvalue() == "\r[##--] 2/4\r[####] 4/4\n"
+    quiet = StringIO()
+    ProgressBar(4, quiet).advance(4)
+    assert quiet.getvalue() == ""
+
+
+def test_sync_refreshes_open_messages(sim: Simulator) -> None:
+    sim.failing_numbers = {"66912345678"}
+    msg = send_sms("Hi", ["0812345678", "0912345678"])
+    sim.deliver_now(msg.batches.get().provider_uuid)
+    out, _ = run("sepsms_sync")
+    assert "1 message(s) checked, 2 recipient status(es) changed." in out
+    msg.refresh_from_db()
+    assert msg.status == Message.Status.COMPLETED
+    assert (msg.delivered_count, msg.failed_count) == (1, 1)
+    assert dict(msg.recipients.values_list("phone", "status")) == {
+        "66812345678": Recipient.Status.SUCCESS,
+        "66912345678": Recipient.Status.FAILED,
+    }
+    assert all(msg.recipients.values_list("tx_id", flat=True))
+    # Final messages are not asked about again.
+    before = len(sim.requests)
+    assert "0 message(s) checked" in run("sepsms_sync")[0]
+    assert len(sim.requests) == before
+
+
+def test_sync_by_id_and_errors(sim: Simulator) -> None:
+    msg = send_sms("Hi", ["0812345678"])
+    sim.fail_next("/message/", status=500, times=10)
+    _, err = run("sepsms_sync", str(msg.pk))
+    assert f"#{msg.pk}:" in err
+
+
+def test_sync_reports_unconfirmed_messages(sim: Simulator) -> None:
+    from django_sepsms.backends.sepsms import SepsmsBackend
+
+    sim.delay_next("/message/send", seconds=1.0, process=True)
+    send_sms("Hi", ["0812345678"], backend=SepsmsBackend(timeout=0.3), fail_silently=True)
+    out, _ = run("sepsms_sync")
+    assert "Unconfirmed" in out
