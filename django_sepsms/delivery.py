@@ -40,7 +40,8 @@ def apply_recipient_report(
     Message counts are updated in the same transaction, so they stay exact
     under concurrent reports for the same message.
     """
-    with transaction.atomic():
+    # No savepoint of its own: inside the webhook's transaction it is all or nothing anyway.
+    with transaction.atomic(savepoint=False):
         recipient = (
             Recipient.objects.select_for_update()
             .filter(batch__provider_uuid=sms_uuid, phone=msisdn)
@@ -80,7 +81,7 @@ def apply_message_report(sms_uuid: str, status: str) -> Change:
     """Move the batch ``sms_uuid`` (and its message) forward to ``status``."""
     if status not in MESSAGE_RANK:
         return Change(found=True, changed=False)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):
         batch = (
             MessageBatch.objects.select_for_update()
             .filter(provider_uuid=sms_uuid)

@@ -268,6 +268,7 @@ class WebhookEvent(models.Model):
     )
     sms_uuid = models.CharField(_("message uuid"), max_length=64, blank=True)
     tx_id = models.CharField(_("transaction id"), max_length=64, blank=True)
+    msisdn = models.CharField(_("phone number"), max_length=PHONE_MAX_LENGTH, blank=True)
     error = models.CharField(_("error"), max_length=255, blank=True)
     applied_at = models.DateTimeField(_("applied"), null=True, blank=True)
 
@@ -277,6 +278,7 @@ class WebhookEvent(models.Model):
         ordering = ["-received_at", "-id"]
         indexes = [
             models.Index(fields=["outcome", "sms_uuid"], name="sepsms_wh_outcome_uuid"),
+            models.Index(fields=["outcome", "msisdn"], name="sepsms_wh_outcome_msisdn"),
             models.Index(fields=["event", "received_at"], name="sepsms_wh_event_received"),
         ]
 

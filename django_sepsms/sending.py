@@ -284,24 +284,34 @@ def deliver_message(
     wire_text = text if text is not None else msg.text
     in_flight: deque[tuple[MessageBatch, Future[SendResult]]] = deque()
     concurrency = max(1, sepsms_settings.SEND_CONCURRENCY) if backend.thread_safe_sends else 1
+    stop: SepsmsError | None = None  # the first refusal: no further batch is started
+
+    def collect() -> None:
+        nonlocal first_error, stop
+        error = _collect(in_flight.popleft(), progress)
+        if error is not None:
+            first_error = first_error or error
+            if stop is None and not isinstance(error, AmbiguousRequestError):
+                stop = error
+
     # Requests go out from a small pool while this thread, which owns the
     # database connection and its transaction, claims and records batches.
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sepsms-send")
     try:
         pending = msg.batches.filter(status=Message.Status.QUEUED).order_by("position")
         for batch in pending.iterator():
-            if first_error is not None and not isinstance(first_error, AmbiguousRequestError):
+            if stop is not None:
                 break
             if not _claim(batch):
                 continue
             sms = _outgoing(msg, batch, wire_text)
             in_flight.append((batch, pool.submit(backend.send_message, sms)))
             while len(in_flight) >= concurrency:
-                first_error = _collect(in_flight.popleft(), progress) or first_error
+                collect()
         while in_flight:
-            first_error = _collect(in_flight.popleft(), progress) or first_error
-        if first_error is not None and not isinstance(first_error, AmbiguousRequestError):
-            _fail_remaining(msg, first_error)
+            collect()
+        if stop is not None:
+            _fail_remaining(msg, stop)
     finally:
         pool.shutdown(wait=True)
         backend.close()
@@ -318,7 +328,7 @@ def _claim(batch: MessageBatch) -> bool:
     """Mark ``batch`` as being sent; False if someone else already did."""
     return bool(
         MessageBatch.objects.filter(pk=batch.pk, status=Message.Status.QUEUED).update(
-            status=Message.Status.SENDING
+            status=Message.Status.SENDING, sent_at=timezone.now()
         )
     )
 
@@ -372,9 +382,14 @@ def _record_batch_result(batch: MessageBatch, result: SendResult) -> None:
             blocked_count=result.blocked_count,
             sent_at=now,
         )
-        Recipient.objects.filter(batch=batch, status=Recipient.Status.QUEUED).update(
-            status=recipient_status, status_changed_at=now
-        )
+        # Unconfirmed too: a late answer to a batch given up as abandoned.
+        Recipient.objects.filter(
+            batch=batch, status__in=[Recipient.Status.QUEUED, Recipient.Status.UNCONFIRMED]
+        ).update(status=recipient_status, status_changed_at=now)
+    # Reports can beat the answer to the send that caused them.
+    from .webhooks.events import apply_waiting_events
+
+    apply_waiting_events(result.uuid)
 
 
 def _record_batch_error(batch: MessageBatch, exc: SepsmsError) -> None:
@@ -394,6 +409,12 @@ def _record_batch_error(batch: MessageBatch, exc: SepsmsError) -> None:
         Recipient.objects.filter(batch=batch).update(
             status=rstatus, error_code="" if ambiguous else code[:64], status_changed_at=now
         )
+    if ambiguous:
+        # Its delivery reports may already be here, waiting for a uuid.
+        from .webhooks.events import resolve_unconfirmed
+
+        batch.status = status
+        resolve_unconfirmed(batch)
 
 
 def _fail_remaining(msg: Message, exc: SepsmsError) -> None:

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from .backends.base import BaseBackend
@@ -18,6 +19,7 @@ from .models import Message, MessageBatch, Recipient
 from .phone import normalize_phone
 from .sending import get_backend, refresh_message_totals
 from .status import MESSAGE_RANK, PROVIDER_DELIVERY_STATUS
+from .webhooks.events import resolve_unconfirmed
 
 logger = logging.getLogger("django_sepsms")
 
@@ -55,20 +57,25 @@ def sync_message(
     report.messages += 1
     for batch in msg.batches.all():
         if not batch.provider_uuid:
-            if batch.status == Message.Status.UNCONFIRMED:
-                # The provider's uuid never came back: only a webhook naming one of
-                # these numbers can tell what happened (see the webhook docs).
+            if batch.status != Message.Status.UNCONFIRMED:
+                continue
+            # The provider's uuid never came back: only a delivery report naming
+            # one of these numbers can tell what happened.
+            if resolve_unconfirmed(batch):
+                batch.refresh_from_db()
+            if not batch.provider_uuid:
                 report.unresolved.append(msg.pk)
-            continue
-        info = backend.get_message_status(batch.provider_uuid)
+                continue
+        uuid = batch.provider_uuid
+        info = backend.get_message_status(uuid)
         if info.status in MESSAGE_RANK:
-            apply_message_report(batch.provider_uuid, info.status)
-        for row in backend.iter_recipient_statuses(batch.provider_uuid):
+            apply_message_report(uuid, info.status)
+        for row in backend.iter_recipient_statuses(uuid):
             status = PROVIDER_DELIVERY_STATUS.get(row.dr_status)
             if status is None:
                 continue
             change = apply_recipient_report(
-                batch.provider_uuid,
+                uuid,
                 _phone(row.msisdn),
                 status,
                 tx_id=row.tx_id,
@@ -95,7 +102,14 @@ def sync_messages(
 
 def open_messages() -> Iterable[Message]:
     """Messages whose status may still change, oldest first."""
-    return Message.objects.filter(status__in=OPEN_STATUSES).order_by("created_at").iterator()
+    return (
+        Message.objects.filter(
+            Q(status__in=OPEN_STATUSES) | Q(batches__status=Message.Status.UNCONFIRMED)
+        )
+        .distinct()
+        .order_by("created_at")
+        .iterator()
+    )
 
 
 def recover_abandoned_batches(older_than: timedelta = timedelta(minutes=10)) -> int:
@@ -107,7 +121,7 @@ def recover_abandoned_batches(older_than: timedelta = timedelta(minutes=10)) -> 
     """
     cutoff = timezone.now() - older_than
     recovered = 0
-    stale = MessageBatch.objects.filter(status=Message.Status.SENDING, created_at__lt=cutoff)
+    stale = MessageBatch.objects.filter(status=Message.Status.SENDING, sent_at__lt=cutoff)
     for batch in stale.select_related("message"):
         with transaction.atomic():
             updated = MessageBatch.objects.filter(

@@ -1,7 +1,7 @@
 """Settings of the example site: SQLite, no provider account needed.
 
 Messages go to the console backend unless ``SEPSMS_BASE_URL`` points at a
-provider (the simulator started by ``scripts/demo`` does that).
+provider, such as the simulator (``python manage.py sepsms_simulator``).
 """
 
 from __future__ import annotations

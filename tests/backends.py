@@ -26,3 +26,13 @@ class ScriptedBackend(LocmemBackend):
         if step is not None:
             raise step
         return super().send_message(sms)
+
+
+class FixedUuidBackend(LocmemBackend):
+    """Locmem that answers with a provider uuid chosen by the test, not yet delivered."""
+
+    next_uuid: ClassVar[str] = "fixed-uuid"
+
+    def send_message(self, sms: OutgoingSms) -> SendResult:
+        self.deliver(sms)
+        return SendResult(uuid=type(self).next_uuid, total_msisdn=len(sms.recipients))

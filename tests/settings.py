@@ -9,6 +9,7 @@ across processes as in production.
 from __future__ import annotations
 
 import os
+import tempfile
 from urllib.parse import unquote, urlparse
 
 SECRET_KEY = "tests-only-not-secret"
@@ -73,7 +74,15 @@ def _database_from_url(url: str) -> dict[str, object]:
             "TEST": {"NAME": "test_" + (unquote(parsed.path.lstrip("/")) or "sepsms")},
         }
     if parsed.scheme == "sqlite":
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": parsed.path or ":memory:"}
+        # A file, not memory: live-server tests then get connections of their own
+        # (an in-memory test database is one connection shared by every thread).
+        test_name = os.path.join(tempfile.gettempdir(), f"sepsms-test-{os.getpid()}.sqlite3")
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": parsed.path or ":memory:",
+            "TEST": {"NAME": test_name},
+            "OPTIONS": {"timeout": 20},
+        }
     raise ValueError(f"Unsupported DATABASE_URL scheme: {parsed.scheme}")
 
 

@@ -324,9 +324,9 @@ def test_abandoned_batches_become_unconfirmed() -> None:
     from django_sepsms.sync import recover_abandoned_batches
 
     msg = record_message(prepare_message("Hi", ["0812345678"]))
-    MessageBatch.objects.update(status=Message.Status.SENDING)  # a worker died mid-request
+    MessageBatch.objects.update(status=Message.Status.SENDING, sent_at=timezone.now())
     assert recover_abandoned_batches() == 0  # too recent: maybe still in flight
-    MessageBatch.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    MessageBatch.objects.update(sent_at=timezone.now() - timedelta(hours=1))
     assert recover_abandoned_batches() == 1
     msg.refresh_from_db()
     assert msg.status == Message.Status.UNCONFIRMED

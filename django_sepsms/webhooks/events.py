@@ -1,0 +1,251 @@
+"""Storing each genuine webhook once and applying it to the recorded rows.
+
+The provider's payloads carry no event id, so a delivery is identified by its
+event name and ``txId`` (delivery reports) or by a hash of its name and raw
+body (everything else). A unique constraint on that key makes redeliveries
+harmless: the second one rolls back with everything it would have changed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from ..delivery import Change, apply_message_report, apply_recipient_report
+from ..models import Message, MessageBatch, OtpChallenge, Recipient, WebhookEvent
+from ..notify import send_after_commit
+from ..phone import normalize_phone
+from ..signals import credit_low, webhook_received
+from ..status import PROVIDER_DELIVERY_STATUS
+
+logger = logging.getLogger("django_sepsms.webhooks")
+
+#: ``sms.*`` events → the message status they report.
+SMS_EVENT_STATUS = {
+    "sms.sent": Message.Status.PROCESSING,
+    "sms.completed": Message.Status.COMPLETED,
+    "sms.failed": Message.Status.FAILED,
+}
+#: ``dr.*`` events → the delivery status they report.
+DR_EVENT_STATUS = {"dr.success": "success", "dr.failed": "failed"}
+#: How long an unconfirmed send may wait for a report that names its numbers.
+_ADOPTION_WINDOW_HOURS = 48
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to a delivery: stored (new) or a duplicate, and how it applied."""
+
+    duplicate: bool
+    event: WebhookEvent | None = None
+
+
+def dedupe_key(event: str, payload: Mapping[str, Any], body: bytes) -> str:
+    tx_id = payload.get("txId")
+    if event.startswith("dr.") and isinstance(tx_id, str) and tx_id:
+        return f"{event}:{tx_id}"[:160]
+    digest = hashlib.sha256(event.encode() + b"\n" + body).hexdigest()
+    return f"{event}:sha256:{digest}"
+
+
+def _text(payload: Mapping[str, Any], key: str) -> str:
+    value = payload.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _phone(raw: str) -> str:
+    try:
+        return normalize_phone(raw)
+    except ValidationError:
+        return raw
+
+
+def receive(event: str, timestamp: int, payload: Mapping[str, Any], body: bytes) -> Outcome:
+    """Apply and store one verified delivery, atomically; a duplicate changes nothing."""
+    signed_at = datetime.fromtimestamp(timestamp, tz=UTC)
+    try:
+        with transaction.atomic():
+            outcome, error = apply_event(event, payload)
+            stored = WebhookEvent.objects.create(
+                event=event,
+                dedupe_key=dedupe_key(event, payload, body),
+                signed_at=signed_at,
+                payload=dict(payload),
+                outcome=outcome,
+                sms_uuid=_text(payload, "smsUuid")[:64],
+                tx_id=_text(payload, "txId")[:64],
+                msisdn=_phone(_text(payload, "msisdn"))[:16],
+                error=error[:255],
+                applied_at=timezone.now() if outcome == WebhookEvent.Outcome.APPLIED else None,
+            )
+            _signal(stored)
+    except IntegrityError:
+        if not WebhookEvent.objects.filter(dedupe_key=dedupe_key(event, payload, body)).exists():
+            raise
+        return Outcome(duplicate=True)
+    if stored.outcome == WebhookEvent.Outcome.WAITING and stored.sms_uuid:
+        # The send may have recorded its uuid while this event was being
+        # stored, and looked for waiting events just before it was visible.
+        apply_waiting_events(stored.sms_uuid)
+    return Outcome(duplicate=False, event=stored)
+
+
+def apply_event(event: str, payload: Mapping[str, Any]) -> tuple[str, str]:
+    """Apply one event's payload; return its outcome and an error text."""
+    if event in DR_EVENT_STATUS:
+        return _apply_delivery_report(event, payload)
+    if event in SMS_EVENT_STATUS:
+        uuid = _text(payload, "smsUuid")
+        if not uuid:
+            return WebhookEvent.Outcome.FAILED, "no smsUuid"
+        return _outcome(apply_message_report(uuid, SMS_EVENT_STATUS[event]))
+    if event == "otp.verified":
+        return _apply_otp_verified(payload)
+    return WebhookEvent.Outcome.STORED, ""
+
+
+def _apply_delivery_report(event: str, payload: Mapping[str, Any]) -> tuple[str, str]:
+    uuid, msisdn = _text(payload, "smsUuid"), _phone(_text(payload, "msisdn"))
+    if not uuid or not msisdn:
+        return WebhookEvent.Outcome.FAILED, "no smsUuid or msisdn"
+    reported = _text(payload, "status") or DR_EVENT_STATUS[event]
+    status = PROVIDER_DELIVERY_STATUS.get(reported)
+    if status is None or reported != DR_EVENT_STATUS[event]:
+        return WebhookEvent.Outcome.FAILED, f"status {reported!r} does not match {event}"
+    change = apply_recipient_report(uuid, msisdn, status, tx_id=_text(payload, "txId"))
+    if not change.found and adopt_unconfirmed_batch(uuid, msisdn):
+        change = apply_recipient_report(uuid, msisdn, status, tx_id=_text(payload, "txId"))
+    return _outcome(change)
+
+
+def _outcome(change: Change) -> tuple[str, str]:
+    if not change.found:
+        return WebhookEvent.Outcome.WAITING, ""
+    if not change.changed:
+        return WebhookEvent.Outcome.NO_CHANGE, ""
+    return WebhookEvent.Outcome.APPLIED, ""
+
+
+def _apply_otp_verified(payload: Mapping[str, Any]) -> tuple[str, str]:
+    reference = _text(payload, "reference").upper()
+    phone = _phone(_text(payload, "destination"))
+    challenge = (
+        OtpChallenge.objects.filter(reference=reference, phone=phone)
+        .order_by("-created_at")
+        .first()
+    )
+    if challenge is None:
+        return WebhookEvent.Outcome.WAITING, ""
+    if challenge.status != OtpChallenge.Status.PENDING:
+        return WebhookEvent.Outcome.NO_CHANGE, ""
+    # Verified at the provider by another path: it can never be used here again.
+    OtpChallenge.objects.filter(pk=challenge.pk, status=OtpChallenge.Status.PENDING).update(
+        status=OtpChallenge.Status.VERIFIED, verified_at=timezone.now()
+    )
+    return WebhookEvent.Outcome.APPLIED, ""
+
+
+def adopt_unconfirmed_batch(uuid: str, msisdn: str) -> bool:
+    """Give an unconfirmed batch the provider uuid a report names, if it is unambiguous.
+
+    A send that timed out never learnt its uuid. A delivery report for an
+    unknown uuid whose number belongs to exactly one recent unconfirmed batch
+    tells us what happened to it.
+    """
+    if MessageBatch.objects.filter(provider_uuid=uuid).exists():
+        return False
+    since = timezone.now() - timedelta(hours=_ADOPTION_WINDOW_HOURS)
+    candidates = list(
+        MessageBatch.objects.filter(
+            status=Message.Status.UNCONFIRMED,
+            provider_uuid__isnull=True,
+            created_at__gte=since,
+            recipients__phone=msisdn,
+        ).values_list("pk", flat=True)[:2]
+    )
+    return len(candidates) == 1 and _adopt(candidates[0], uuid)
+
+
+def _adopt(batch_pk: int, uuid: str) -> bool:
+    """Record ``uuid`` as the provider's id of the unconfirmed batch ``batch_pk``."""
+    if MessageBatch.objects.filter(provider_uuid=uuid).exists():
+        return False
+    adopted = MessageBatch.objects.filter(
+        pk=batch_pk, provider_uuid__isnull=True, status=Message.Status.UNCONFIRMED
+    ).update(provider_uuid=uuid, status=Message.Status.PENDING, error_code="")
+    if not adopted:
+        return False
+    batch = MessageBatch.objects.select_related("message").get(pk=batch_pk)
+    batch.recipients.filter(status=Recipient.Status.UNCONFIRMED).update(
+        status=Recipient.Status.PENDING
+    )
+    logger.info("Unconfirmed batch %s matched provider message %s", batch.pk, uuid)
+    from ..sending import refresh_message_totals
+
+    refresh_message_totals(batch.message)
+    apply_waiting_events(uuid)
+    return True
+
+
+def apply_waiting_events(uuid: str) -> int:
+    """Apply events that arrived before their message was recorded. Returns how many applied."""
+    applied = 0
+    waiting = WebhookEvent.objects.filter(
+        outcome=WebhookEvent.Outcome.WAITING, sms_uuid=uuid
+    ).order_by("id")
+    for stored in waiting:
+        with transaction.atomic():
+            locked = (
+                WebhookEvent.objects.select_for_update()
+                .filter(pk=stored.pk, outcome=WebhookEvent.Outcome.WAITING)
+                .first()
+            )
+            if locked is None:
+                continue
+            outcome, error = apply_event(locked.event, locked.payload)
+            if outcome == WebhookEvent.Outcome.WAITING:
+                continue
+            locked.outcome, locked.error = outcome, error[:255]
+            locked.applied_at = timezone.now()
+            locked.save(update_fields=["outcome", "error", "applied_at"])
+            applied += 1
+    return applied
+
+
+def _signal(stored: WebhookEvent) -> None:
+    send_after_commit(
+        webhook_received, WebhookEvent, event=stored, name=stored.event, payload=stored.payload
+    )
+    if stored.event == "credit.low":
+        balance = stored.payload.get("balance")
+        send_after_commit(
+            credit_low,
+            WebhookEvent,
+            balance=balance if isinstance(balance, int) else None,
+            event=stored,
+        )
+
+
+def resolve_unconfirmed(batch: MessageBatch) -> bool:
+    """Find the uuid of an unconfirmed batch among reports still waiting for theirs."""
+    phones = batch.recipients.values_list("phone", flat=True)
+    report = (
+        WebhookEvent.objects.filter(
+            outcome=WebhookEvent.Outcome.WAITING,
+            event__in=list(DR_EVENT_STATUS),
+            msisdn__in=phones,
+            received_at__gte=batch.created_at - timedelta(seconds=1),
+        )
+        .exclude(sms_uuid="")
+        .order_by("id")
+        .first()
+    )
+    return report is not None and _adopt(batch.pk, report.sms_uuid)
