@@ -189,6 +189,14 @@ def _check_webhooks() -> list[CheckMessage]:
                 id="sepsms.W001",
             )
         )
+    if sepsms_settings.WEBHOOK_MAX_BODY_SIZE < 1024:
+        messages.append(
+            Error(
+                "SEPSMS['WEBHOOK_MAX_BODY_SIZE'] must be at least 1024 bytes.",
+                hint="Delivery reports are a few hundred bytes; the default is 65536.",
+                id="sepsms.E014",
+            )
+        )
     if sepsms_settings.WEBHOOK_TOLERANCE <= 0:
         messages.append(
             Error(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -18,6 +18,7 @@ from .status import (
     delivered_delta,
     message_status_from,
     message_statuses_below,
+    recipient_statuses_below,
 )
 
 
@@ -40,13 +41,21 @@ def apply_recipient_report(
     Message counts are updated in the same transaction, so they stay exact
     under concurrent reports for the same message.
     """
+    at = at or timezone.now()
+    if connection.vendor == "postgresql":
+        return _apply_on_postgresql(sms_uuid, msisdn, status, tx_id, at)
     # No savepoint of its own: inside the webhook's transaction it is all or nothing anyway.
     with transaction.atomic(savepoint=False):
-        recipient = (
-            Recipient.objects.select_for_update()
-            .filter(batch__provider_uuid=sms_uuid, phone=msisdn)
-            .only("id", "message_id", "status", "tx_id")
-            .first()
+        # Lock only the recipient row (not the joined batch and message), found
+        # through the (provider uuid) and (batch, phone) indexes, without sorting.
+        recipient = next(
+            iter(
+                Recipient.objects.select_for_update(of=("self",))
+                .filter(batch__provider_uuid=sms_uuid, phone=msisdn)
+                .only("id", "message_id", "status", "tx_id")
+                .order_by()[:1]
+            ),
+            None,
         )
         if recipient is None:
             return Change(found=False, changed=False)
@@ -58,7 +67,7 @@ def apply_recipient_report(
         Recipient.objects.filter(pk=recipient.pk).update(
             status=status,
             tx_id=tx_id[:64] or recipient.tx_id,
-            status_changed_at=at or timezone.now(),
+            status_changed_at=at,
         )
         delivered, failed = delivered_delta(old, status)
         if delivered or failed:
@@ -77,16 +86,52 @@ def apply_recipient_report(
     return Change(found=True, changed=True, old_status=old, new_status=status)
 
 
+def _apply_on_postgresql(
+    sms_uuid: str, msisdn: str, status: str, tx_id: str, at: datetime
+) -> Change:
+    from .delivery_sql import apply_in_one_statement
+
+    with transaction.atomic(savepoint=False):
+        row = apply_in_one_statement(
+            sms_uuid, msisdn, status, recipient_statuses_below(status), tx_id, at
+        )
+        if row is None:
+            return Change(found=False, changed=False)
+        if not row.changed:
+            return Change(
+                found=True, changed=False, old_status=row.old_status, new_status=row.old_status
+            )
+        recipient = Recipient(
+            pk=row.recipient_id,
+            message_id=row.message_id,
+            batch_id=row.batch_id,
+            phone=row.phone,
+            status=status,
+            tx_id=tx_id[:64],
+        )
+        send_after_commit(
+            delivery_status_changed,
+            Recipient,
+            recipient=recipient,
+            old_status=row.old_status,
+            new_status=status,
+        )
+    return Change(found=True, changed=True, old_status=row.old_status, new_status=status)
+
+
 def apply_message_report(sms_uuid: str, status: str) -> Change:
     """Move the batch ``sms_uuid`` (and its message) forward to ``status``."""
     if status not in MESSAGE_RANK:
         return Change(found=True, changed=False)
     with transaction.atomic(savepoint=False):
-        batch = (
-            MessageBatch.objects.select_for_update()
-            .filter(provider_uuid=sms_uuid)
-            .only("id", "message_id", "status")
-            .first()
+        batch = next(
+            iter(
+                MessageBatch.objects.select_for_update(of=("self",))
+                .filter(provider_uuid=sms_uuid)
+                .only("id", "message_id", "status")
+                .order_by()[:1]
+            ),
+            None,
         )
         if batch is None:
             return Change(found=False, changed=False)

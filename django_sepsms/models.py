@@ -113,7 +113,7 @@ class MessageBatch(models.Model):
     class Meta:
         verbose_name = _("message batch")
         verbose_name_plural = _("message batches")
-        ordering = ["message", "position"]
+        ordering = ["message_id", "position"]
         constraints = [
             models.UniqueConstraint(
                 fields=["message", "position"], name="sepsms_batch_unique_position"
@@ -161,7 +161,7 @@ class Recipient(models.Model):
     class Meta:
         verbose_name = _("recipient")
         verbose_name_plural = _("recipients")
-        ordering = ["message", "id"]
+        ordering = ["message_id", "id"]
         constraints = [
             models.UniqueConstraint(fields=["message", "phone"], name="sepsms_rcpt_unique_phone")
         ]

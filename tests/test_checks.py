@@ -132,3 +132,7 @@ def test_through_call_command() -> None:
     with override_settings(SEPSMS={**GOOD, "WEBHOOK_SECRETS": []}, CACHES=REDIS):
         call_command("check", stdout=err, stderr=err)
     assert "sepsms.W001" in err.getvalue()
+
+
+def test_webhook_body_limit() -> None:
+    assert ids(WEBHOOK_MAX_BODY_SIZE=100) == ["sepsms.E014"]

@@ -34,6 +34,12 @@ SMS_EVENT_STATUS = {
     "sms.completed": Message.Status.COMPLETED,
     "sms.failed": Message.Status.FAILED,
 }
+#: ``sms.*`` events → the ``status`` values their bodies may carry.
+SMS_EVENT_BODY_STATUSES = {
+    "sms.sent": {"processing", "sent", "pending"},
+    "sms.completed": {"completed"},
+    "sms.failed": {"failed"},
+}
 #: ``dr.*`` events → the delivery status they report.
 DR_EVENT_STATUS = {"dr.success": "success", "dr.failed": "failed"}
 #: How long an unconfirmed send may wait for a report that names its numbers.
@@ -106,6 +112,9 @@ def apply_event(event: str, payload: Mapping[str, Any]) -> tuple[str, str]:
         uuid = _text(payload, "smsUuid")
         if not uuid:
             return WebhookEvent.Outcome.FAILED, "no smsUuid"
+        reported = _text(payload, "status")
+        if reported and reported not in SMS_EVENT_BODY_STATUSES[event]:
+            return WebhookEvent.Outcome.FAILED, f"status {reported!r} does not match {event}"
         return _outcome(apply_message_report(uuid, SMS_EVENT_STATUS[event]))
     if event == "otp.verified":
         return _apply_otp_verified(payload)
@@ -162,15 +171,7 @@ def adopt_unconfirmed_batch(uuid: str, msisdn: str) -> bool:
     """
     if MessageBatch.objects.filter(provider_uuid=uuid).exists():
         return False
-    since = timezone.now() - timedelta(hours=_ADOPTION_WINDOW_HOURS)
-    candidates = list(
-        MessageBatch.objects.filter(
-            status=Message.Status.UNCONFIRMED,
-            provider_uuid__isnull=True,
-            created_at__gte=since,
-            recipients__phone=msisdn,
-        ).values_list("pk", flat=True)[:2]
-    )
+    candidates = _unconfirmed_batches_with(msisdn)
     return len(candidates) == 1 and _adopt(candidates[0], uuid)
 
 
@@ -235,9 +236,13 @@ def _signal(stored: WebhookEvent) -> None:
 
 
 def resolve_unconfirmed(batch: MessageBatch) -> bool:
-    """Find the uuid of an unconfirmed batch among reports still waiting for theirs."""
+    """Find the uuid of an unconfirmed batch among reports still waiting for theirs.
+
+    A waiting report counts only if its number belongs to this batch alone
+    among the recent unconfirmed ones, as for reports that arrive later.
+    """
     phones = batch.recipients.values_list("phone", flat=True)
-    report = (
+    reports = (
         WebhookEvent.objects.filter(
             outcome=WebhookEvent.Outcome.WAITING,
             event__in=list(DR_EVENT_STATUS),
@@ -246,6 +251,21 @@ def resolve_unconfirmed(batch: MessageBatch) -> bool:
         )
         .exclude(sms_uuid="")
         .order_by("id")
-        .first()
     )
-    return report is not None and _adopt(batch.pk, report.sms_uuid)
+    for report in reports[:20]:
+        if _unconfirmed_batches_with(report.msisdn) == [batch.pk]:
+            return _adopt(batch.pk, report.sms_uuid)
+    return False
+
+
+def _unconfirmed_batches_with(msisdn: str) -> list[int]:
+    """Recent unconfirmed batches (at most two) that sent to ``msisdn``."""
+    since = timezone.now() - timedelta(hours=_ADOPTION_WINDOW_HOURS)
+    return list(
+        MessageBatch.objects.filter(
+            status=Message.Status.UNCONFIRMED,
+            provider_uuid__isnull=True,
+            created_at__gte=since,
+            recipients__phone=msisdn,
+        ).values_list("pk", flat=True)[:2]
+    )

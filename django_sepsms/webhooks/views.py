@@ -38,11 +38,11 @@ def webhook(request: HttpRequest) -> JsonResponse:
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
+        logger.warning("Webhook refused: malformed Content-Length")
         return _refused()
-    if declared > limit:
-        return JsonResponse({"error": "body too large"}, status=413)
-    body = request.read(limit + 1)
-    if len(body) > limit:
+    body = b"" if declared > limit else request.read(limit + 1)
+    if declared > limit or len(body) > limit:
+        logger.warning("Webhook refused: body larger than %d bytes", limit)
         return JsonResponse({"error": "body too large"}, status=413)
     try:
         delivery = verify_delivery(

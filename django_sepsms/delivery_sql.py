@@ -1,0 +1,104 @@
+"""One-statement delivery-report updates for PostgreSQL.
+
+A campaign's delivery reports arrive by the thousand, all for one message. On
+PostgreSQL the lookup, the status change and the message counters are done in
+a single statement (one round trip, the message row locked only at its very
+end), with the same precedence rules as the portable code in ``delivery.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.db import connection
+
+from .models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient
+
+_SQL = """
+WITH target AS (
+    SELECT r.id, r.status, r.message_id, r.tx_id, r.phone, r.batch_id
+    FROM {recipient} r
+    JOIN {batch} b ON b.id = r.batch_id
+    WHERE b.provider_uuid = %(uuid)s AND r.phone = %(phone)s
+    LIMIT 1
+    FOR UPDATE OF r
+),
+changed AS (
+    UPDATE {recipient} r
+    SET status = %(status)s,
+        tx_id = CASE WHEN %(tx_id)s <> '' THEN %(tx_id)s ELSE t.tx_id END,
+        status_changed_at = %(at)s
+    FROM target t
+    WHERE r.id = t.id AND t.status = ANY(%(lower)s)
+    RETURNING r.id, t.status AS old_status, r.message_id
+),
+filled AS (
+    UPDATE {recipient} r
+    SET tx_id = %(tx_id)s
+    FROM target t
+    WHERE r.id = t.id AND NOT (t.status = ANY(%(lower)s)) AND t.tx_id = '' AND %(tx_id)s <> ''
+    RETURNING r.id
+),
+counted AS (
+    UPDATE {message} m
+    SET delivered_count = m.delivered_count
+            + (%(status)s = %(success)s)::int - (c.old_status = %(success)s)::int,
+        failed_count = m.failed_count
+            + (%(status)s = ANY(%(failures)s))::int - (c.old_status = ANY(%(failures)s))::int
+    FROM changed c
+    WHERE m.id = c.message_id
+      AND ((%(status)s = %(success)s) <> (c.old_status = %(success)s)
+           OR (%(status)s = ANY(%(failures)s)) <> (c.old_status = ANY(%(failures)s)))
+    RETURNING m.id
+)
+SELECT t.id, t.message_id, t.status, c.old_status IS NOT NULL, t.phone, t.batch_id,
+       (SELECT count(*) FROM filled) + (SELECT count(*) FROM counted)
+FROM target t LEFT JOIN changed c ON c.id = t.id
+"""
+
+
+@dataclass(frozen=True)
+class Row:
+    recipient_id: int
+    message_id: int
+    old_status: str
+    changed: bool
+    phone: str
+    batch_id: int
+
+
+def apply_in_one_statement(
+    sms_uuid: str, msisdn: str, status: str, lower: list[str], tx_id: str, at: datetime
+) -> Row | None:
+    """Run the statement; ``None`` when no such recipient is recorded."""
+    quote = connection.ops.quote_name
+    sql = _SQL.format(
+        recipient=quote(Recipient._meta.db_table),
+        batch=quote(MessageBatch._meta.db_table),
+        message=quote(Message._meta.db_table),
+    )
+    params: dict[str, Any] = {
+        "uuid": sms_uuid,
+        "phone": msisdn,
+        "status": status,
+        "lower": lower,
+        "tx_id": tx_id[:64],
+        "at": at,
+        "success": Recipient.Status.SUCCESS.value,
+        "failures": [str(s) for s in FAILED_RECIPIENT_STATUSES],
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    return Row(
+        recipient_id=found[0],
+        message_id=found[1],
+        old_status=found[2],
+        changed=found[3],
+        phone=found[4],
+        batch_id=found[5],
+    )
