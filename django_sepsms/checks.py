@@ -52,6 +52,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_webhooks()
     messages += _check_ratelimits()
     messages += _check_cache()
+    messages += _check_proxies()
     unknown = sepsms_settings.unknown_keys()
     if unknown:
         messages.append(
@@ -243,13 +244,41 @@ def _check_ratelimits() -> list[CheckMessage]:
     return messages
 
 
+def _check_proxies() -> list[CheckMessage]:
+    import ipaddress
+
+    bad = []
+    for value in sepsms_settings.TRUSTED_PROXIES:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            bad.append(value)
+    if bad:
+        return [
+            Error(
+                f"SEPSMS['TRUSTED_PROXIES'] has entries that are not addresses: {bad!r}.",
+                hint="Use IP addresses or networks such as '10.0.0.0/8'.",
+                id="sepsms.E015",
+            )
+        ]
+    return []
+
+
 def _check_cache() -> list[CheckMessage]:
     caches = getattr(settings, "CACHES", {})
-    alias = sepsms_settings.CACHE
+    messages: list[CheckMessage] = []
+    for alias in dict.fromkeys(
+        [sepsms_settings.CACHE, getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    ):
+        messages += _check_cache_alias(caches, alias)
+    return messages
+
+
+def _check_cache_alias(caches: dict[str, Any], alias: str) -> list[CheckMessage]:
     if alias not in caches:
         return [
             Error(
-                f"SEPSMS['CACHE'] = {alias!r} is not in CACHES.",
+                f"The cache {alias!r} (SEPSMS['CACHE'] or RATELIMIT_USE_CACHE) is not in CACHES.",
                 id="sepsms.E013",
             )
         ]

@@ -38,6 +38,8 @@ DEFAULTS: dict[str, Any] = {
     "OTP_TEMPLATE": "รหัสยืนยันของคุณคือ {code} (Ref: {ref})",
     "RATELIMITS": {},
     "LOGIN_CREATE_USERS": False,
+    "TRUSTED_PROXIES": [],
+    "API_TOKEN_MAX_AGE": 600,
     "PHONE_REGION": "TH",
     "PHONE_ALLOWED_PREFIXES": [contract.COUNTRY_CODE + p for p in contract.MOBILE_PREFIXES],
     "CACHE": "default",
@@ -168,6 +170,14 @@ class SepsmsSettings:
     @property
     def LOGIN_CREATE_USERS(self) -> bool:
         return bool(self.get("LOGIN_CREATE_USERS"))
+
+    @property
+    def TRUSTED_PROXIES(self) -> list[str]:
+        return [str(p) for p in (self.get("TRUSTED_PROXIES") or [])]
+
+    @property
+    def API_TOKEN_MAX_AGE(self) -> int:
+        return int(self.get("API_TOKEN_MAX_AGE"))
 
     @property
     def PHONE_REGION(self) -> str:

@@ -112,3 +112,9 @@ LOGGING = {
     "loggers": {"django_sepsms": {"handlers": ["null"], "level": "DEBUG", "propagate": True}},
 }
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "django_sepsms.auth.PhoneBackend",
+]
+LOGIN_REDIRECT_URL = "/done/"

@@ -136,3 +136,17 @@ def test_through_call_command() -> None:
 
 def test_webhook_body_limit() -> None:
     assert ids(WEBHOOK_MAX_BODY_SIZE=100) == ["sepsms.E014"]
+
+
+def test_trusted_proxies_must_be_addresses() -> None:
+    assert ids(TRUSTED_PROXIES=["10.0.0.0/8", "127.0.0.1"]) == []
+    assert ids(TRUSTED_PROXIES=["proxy.example.com"]) == ["sepsms.E015"]
+
+
+def test_the_ratelimit_cache_is_checked_too() -> None:
+    with override_settings(
+        SEPSMS=GOOD,
+        CACHES={**REDIS, "limits": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}},
+        RATELIMIT_USE_CACHE="limits",
+    ):
+        assert [m.id for m in check_settings()] == ["sepsms.W002"]
