@@ -1,19 +1,56 @@
-"""Admin for the delivery log. Logs are read-only; codes and keys are never shown."""
+"""The delivery log in the Django admin: read-only, searchable, fast at millions of rows.
+
+Phone numbers are masked (``66*******78``) unless the viewer has the
+``sepsms.view_full_phone`` permission; codes, code hashes and API keys are
+never shown at all.
+"""
 
 from __future__ import annotations
 
+import csv
+import json
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef, QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path
+from django.utils.html import format_html
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
-from .models import Message, MessageBatch, OtpChallenge, PhoneNumber, Recipient, WebhookEvent
+from . import dashboard
+from .admin_helpers import (
+    CappedPaginator,
+    OriginFilter,
+    badge,
+    can_see_full_phone,
+    phone_column,
+    search_term_kind,
+)
+from .models import (
+    FAILED_RECIPIENT_STATUSES,
+    Message,
+    MessageBatch,
+    OtpChallenge,
+    PhoneNumber,
+    Recipient,
+    WebhookEvent,
+)
 from .phone import mask_phone
 
+RECIPIENTS_PER_PAGE = 50
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Records of what happened: viewable, never edited by hand."""
+
+class LogAdmin(admin.ModelAdmin):
+    """Records of what happened: viewable and searchable, never edited by hand."""
+
+    paginator = CappedPaginator
+    show_full_result_count = False
+    list_per_page = 50
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
@@ -22,82 +59,326 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class MaskedPhoneMixin:
-    """Shows ``66******78`` in place of the number."""
-
-    @admin.display(description=_("phone number"), ordering="phone")
-    def masked_phone(self, obj: Any) -> str:
-        return mask_phone(obj.phone)
-
-
 @admin.register(Message)
-class MessageAdmin(ReadOnlyAdmin):
+class MessageAdmin(LogAdmin):
     list_display = [
-        "id",
         "created_at",
         "origin",
-        "kind",
-        "status",
+        "preview",
+        "status_badge",
         "recipient_count",
         "delivered_count",
         "failed_count",
         "total_credit",
     ]
-    list_filter = ["status", "kind", "origin"]
-    date_hierarchy = "created_at"
-    exclude = ["variables"]
-    show_full_result_count = False
+    list_filter = ["status", "kind", OriginFilter, ("created_at", admin.DateFieldListFilter)]
+    # Newest first by id: the (status, id) index then serves filtered pages too.
+    ordering = ["-id"]
+    search_fields = ["ref_no"]  # the search box; get_search_results does the real work
+    search_help_text = _("A phone number in any format, a provider uuid or a reference number.")
+    fields = (
+        "kind",
+        "origin",
+        "text",
+        "status",
+        "scheduled_at",
+        "recipient_count",
+        "estimated_credit",
+        "total_credit",
+        "blocked_count",
+        "delivered_count",
+        "failed_count",
+        "error_code",
+        "error_message",
+        "resent_from",
+        "created_at",
+        "sent_at",
+        "updated_at",
+    )
+    readonly_fields = fields
+    change_form_template = "admin/sepsms/message/change_form.html"
+    change_list_template = "admin/sepsms/message/change_list.html"
+    actions = ["refresh_status", "resend_failed", "export_csv"]
 
+    @admin.display(description=_("text"))
+    def preview(self, obj: Message) -> str:
+        return Truncator(obj.text).chars(50)
 
-@admin.register(MessageBatch)
-class MessageBatchAdmin(ReadOnlyAdmin):
-    list_display = ["message", "position", "provider_uuid", "ref_no", "status", "total_credit"]
-    list_filter = ["status"]
-    search_fields = ["=provider_uuid", "=ref_no"]
-    list_select_related = ["message"]
-    raw_id_fields = ["message"]
-    show_full_result_count = False
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj: Message) -> str:
+        return badge(obj.status, obj.get_status_display())
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Message], search_term: str
+    ) -> tuple[QuerySet[Message], bool]:
+        if not search_term.strip():
+            return queryset, False
+        kind, value = search_term_kind(search_term)
+        if kind == "phone":
+            by_phone = Recipient.objects.filter(message=OuterRef("pk"), phone=value)
+            return queryset.filter(Exists(by_phone)), False
+        lookup = {"provider_uuid": value} if kind == "uuid" else {"ref_no": value}
+        batches = MessageBatch.objects.filter(message=OuterRef("pk"), **lookup)
+        return queryset.filter(Exists(batches)), False
+
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict[str, Any] | None = None,
+    ) -> HttpResponse:
+        extra_context = dict(extra_context or {})
+        rows = Recipient.objects.filter(message_id=object_id).order_by("id")
+        page = Paginator(
+            rows.only("id", "phone", "status", "tx_id", "error_code", "status_changed_at"),
+            RECIPIENTS_PER_PAGE,
+        )
+        current = page.get_page(request.GET.get("recipients"))
+        full = can_see_full_phone(request)
+        extra_context["recipient_page"] = current
+        extra_context["recipient_rows"] = [
+            {
+                "phone": r.phone if full else mask_phone(r.phone),
+                "status": badge(r.status, r.get_status_display()),
+                "tx_id": r.tx_id,
+                "error_code": r.error_code,
+                "changed": r.status_changed_at,
+            }
+            for r in current.object_list
+        ]
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def get_urls(self) -> list[URLPattern]:
+        view = self.admin_site.admin_view(self.dashboard_view)
+        return [path("dashboard/", view, name="sepsms_dashboard"), *super().get_urls()]
+
+    def dashboard_view(self, request: HttpRequest) -> TemplateResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("SMS dashboard"),
+            "opts": self.model._meta,
+            **dashboard.context(full_phones=can_see_full_phone(request)),
+        }
+        return TemplateResponse(request, "admin/sepsms/dashboard.html", context)
+
+    @admin.action(description=_("Refresh delivery status from the provider"))
+    def refresh_status(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        from .sync import sync_messages
+
+        report = sync_messages(queryset.iterator())
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d message checked, %(changed)d recipient status changed.",
+                "%(count)d messages checked, %(changed)d recipient statuses changed.",
+                report.messages,
+            )
+            % {"count": report.messages, "changed": report.recipients_changed},
+        )
+        for pk, error in report.errors:
+            self.message_user(request, f"#{pk}: {error}", level=messages.ERROR)
+
+    @admin.action(description=_("Resend to the failed recipients"))
+    def resend_failed(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
+        from .exceptions import SepsmsError
+        from .sending import deliver_message, prepare_message, record_message
+
+        sent = 0
+        for original in queryset.filter(kind=Message.Kind.SMS):
+            phones = list(
+                original.recipients.filter(status__in=FAILED_RECIPIENT_STATUSES)
+                .order_by("id")
+                .values_list("phone", flat=True)
+            )
+            if not phones:
+                continue
+            variables = original.variables or {}
+            prepared = prepare_message(
+                original.text,
+                phones,
+                origin=original.origin,
+                variables={p: variables[p] for p in phones if p in variables} or None,
+            )
+            copy = record_message(prepared, resent_from=original)
+            try:
+                deliver_message(copy)
+            except SepsmsError as exc:
+                self.message_user(request, f"#{copy.pk}: {exc}", level=messages.ERROR)
+            sent += 1
+        self.message_user(
+            request,
+            ngettext("%(count)d message resent.", "%(count)d messages resent.", sent)
+            % {"count": sent},
+        )
+
+    @admin.action(description=_("Export the recipients as CSV"))
+    def export_csv(
+        self, request: HttpRequest, queryset: QuerySet[Message]
+    ) -> StreamingHttpResponse:
+        full = can_see_full_phone(request)
+
+        class Echo:
+            def write(self, value: str) -> str:
+                return value
+
+        writer = csv.writer(Echo())
+
+        def rows() -> Any:
+            yield writer.writerow(
+                ["message", "created", "origin", "phone", "status", "tx_id", "error_code"]
+            )
+            recipients = (
+                Recipient.objects.filter(message__in=queryset)
+                .select_related("message")
+                .order_by("message_id", "id")
+            )
+            for r in recipients.iterator(chunk_size=2000):
+                yield writer.writerow(
+                    [
+                        r.message_id,
+                        r.message.created_at.isoformat(),
+                        r.message.origin,
+                        r.phone if full else mask_phone(r.phone),
+                        r.status,
+                        r.tx_id,
+                        r.error_code,
+                    ]
+                )
+
+        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = 'attachment; filename="sms-recipients.csv"'
+        return response
 
 
 @admin.register(Recipient)
-class RecipientAdmin(MaskedPhoneMixin, ReadOnlyAdmin):
-    list_display = ["message", "masked_phone", "status", "tx_id", "status_changed_at"]
+class RecipientAdmin(LogAdmin):
+    list_display = ["id", "message_link", "status_badge", "tx_id", "status_changed_at"]
     list_filter = ["status"]
+    search_fields = ["tx_id"]
+    search_help_text = _("A phone number in any format, or a transaction id.")
+    ordering = ["-id"]
     exclude = ["phone", "variables"]
-    readonly_fields = ["masked_phone"]
     raw_id_fields = ["message", "batch"]
-    show_full_result_count = False
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        columns: list[Any] = list(super().get_list_display(request))
+        columns.insert(2, phone_column(request))
+        return columns
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        return [phone_column(request)]
+
+    @admin.display(description=_("message"), ordering="message_id")
+    def message_link(self, obj: Recipient) -> str:
+        return format_html(
+            '<a href="../message/{}/change/">#{}</a>', obj.message_id, obj.message_id
+        )
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj: Recipient) -> str:
+        return badge(obj.status, obj.get_status_display())
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Recipient], search_term: str
+    ) -> tuple[QuerySet[Recipient], bool]:
+        if not search_term.strip():
+            return queryset, False
+        kind, value = search_term_kind(search_term)
+        if kind == "phone":
+            return queryset.filter(phone=value), False
+        return queryset.filter(tx_id=search_term.strip()), False
+
+
+@admin.register(MessageBatch)
+class MessageBatchAdmin(LogAdmin):
+    list_display = [
+        "id",
+        "message_id",
+        "position",
+        "provider_uuid",
+        "ref_no",
+        "status",
+        "recipient_count",
+        "total_credit",
+    ]
+    list_filter = ["status"]
+    search_fields = ["=provider_uuid", "=ref_no"]
+    ordering = ["-id"]
+    raw_id_fields = ["message"]
 
 
 @admin.register(OtpChallenge)
-class OtpChallengeAdmin(MaskedPhoneMixin, ReadOnlyAdmin):
+class OtpChallengeAdmin(LogAdmin):
     list_display = [
         "reference",
-        "masked_phone",
         "purpose",
         "mode",
-        "status",
+        "status_badge",
         "attempts",
         "created_at",
+        "expires_at",
     ]
     list_filter = ["status", "purpose", "mode"]
     search_fields = ["=reference"]
     exclude = ["code_hash", "phone"]
-    readonly_fields = ["masked_phone"]
     raw_id_fields = ["user", "message"]
-    show_full_result_count = False
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        columns: list[Any] = list(super().get_list_display(request))
+        columns.insert(1, phone_column(request))
+        return columns
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj: OtpChallenge) -> str:
+        return badge(obj.status, obj.get_status_display())
 
 
 @admin.register(WebhookEvent)
-class WebhookEventAdmin(ReadOnlyAdmin):
-    list_display = ["event", "outcome", "signed_at", "received_at", "sms_uuid"]
+class WebhookEventAdmin(LogAdmin):
+    list_display = ["event", "outcome_badge", "signed_at", "received_at", "sms_uuid"]
     list_filter = ["event", "outcome"]
     search_fields = ["=sms_uuid", "=tx_id"]
-    show_full_result_count = False
+    exclude = ["payload", "msisdn"]
+    readonly_fields = ["pretty_payload"]
+
+    @admin.display(description=_("outcome"), ordering="outcome")
+    def outcome_badge(self, obj: WebhookEvent) -> str:
+        return badge(obj.outcome, obj.get_outcome_display())
+
+    @admin.display(description=_("payload"))
+    def pretty_payload(self, obj: WebhookEvent) -> str:
+        payload = dict(obj.payload or {})
+        if isinstance(payload.get("msisdn"), str):
+            payload["msisdn"] = mask_phone(payload["msisdn"])
+        if isinstance(payload.get("destination"), str):
+            payload["destination"] = mask_phone(payload["destination"])
+        text = json.dumps(payload, indent=2, ensure_ascii=False, sort_keys=True)
+        return format_html('<pre style="margin:0">{}</pre>', text)
 
 
 @admin.register(PhoneNumber)
-class PhoneNumberAdmin(MaskedPhoneMixin, admin.ModelAdmin):
-    list_display = ["masked_phone", "user", "is_primary", "verified_at"]
+class PhoneNumberAdmin(admin.ModelAdmin):
+    list_display = ["user", "is_primary", "verified_at"]
     raw_id_fields = ["user"]
     readonly_fields = ["verified_at", "created_at"]
+    search_fields = ["=phone"]
+    paginator = CappedPaginator
+    show_full_result_count = False
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        return [phone_column(request), *super().get_list_display(request)]
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[PhoneNumber], search_term: str
+    ) -> tuple[QuerySet[PhoneNumber], bool]:
+        kind, value = search_term_kind(search_term) if search_term.strip() else ("", "")
+        if kind == "phone":
+            return queryset.filter(phone=value), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [] if can_see_full_phone(request) else ["phone"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and can_see_full_phone(request)

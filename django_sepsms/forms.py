@@ -41,6 +41,7 @@ class CodeForm(forms.Form):
                 "autocomplete": "one-time-code",
                 "pattern": "[0-9]*",
                 "autofocus": True,
+                "aria-describedby": "sepsms-error",
             }
         ),
     )

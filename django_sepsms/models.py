@@ -64,8 +64,9 @@ class Message(models.Model):
         verbose_name = _("message")
         verbose_name_plural = _("messages")
         ordering = ["-created_at", "-id"]
+        permissions = [("view_full_phone", _("Can see phone numbers in full"))]
         indexes = [
-            models.Index(fields=["status", "created_at"], name="sepsms_msg_status_created"),
+            models.Index(fields=["status", "id"], name="sepsms_msg_status_id"),
             models.Index(fields=["origin", "created_at"], name="sepsms_msg_origin_created"),
         ]
 
@@ -169,7 +170,7 @@ class Recipient(models.Model):
             models.Index(fields=["batch", "phone"], name="sepsms_rcpt_batch_phone"),
             models.Index(fields=["tx_id"], name="sepsms_rcpt_tx_id"),
             models.Index(fields=["phone", "created_at"], name="sepsms_rcpt_phone_created"),
-            models.Index(fields=["status", "created_at"], name="sepsms_rcpt_status_created"),
+            models.Index(fields=["status", "id"], name="sepsms_rcpt_status_id"),
         ]
 
     def __str__(self) -> str:

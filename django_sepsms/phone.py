@@ -129,7 +129,7 @@ def normalize_many(values: Iterable[object]) -> list[str]:
 
 
 def mask_phone(phone: str) -> str:
-    """Hide all but the country code and the last two digits: ``66******78``."""
+    """Hide all but the country code and the last two digits: ``66*******78``."""
     if len(phone) <= 4:
         return "*" * len(phone)
     return phone[:2] + "*" * (len(phone) - 4) + phone[-2:]

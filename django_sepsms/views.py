@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
 from django.utils import timezone
 from django.utils.decorators import method_decorator
-from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.http import url_has_allowed_host_and_scheme, urlencode
 from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.cache import never_cache
@@ -114,7 +114,8 @@ class VerifyView(View):
             "masked_phone": mask_phone(flow["phone"]),
             "reference": flow["reference"],
             "resend_wait": wait,
-            "start_url": resolve_url(self.start_url),
+            "start_url": resolve_url(self.start_url)
+            + (f"?{urlencode({'next': flow['next']})}" if flow.get("next") else ""),
             "purpose": self.purpose,
         }
 
@@ -148,6 +149,7 @@ class VerifyView(View):
             return _unavailable(request, self.template_name, context)
         if not result.verified:
             # One message whatever the reason: wrong, expired, used or unknown.
+            context["form"] = CodeForm()  # an empty field for the next try
             context["error"] = _("That code is not right, or it has expired.")
             return render(request, self.template_name, context, status=400)
         return self.done(request, flow, result.challenge)
@@ -207,7 +209,14 @@ class PhoneVerifyView(LoginRequiredMixin, VerifyView):
         request.session.pop(SESSION_KEY, None)
         if flow.get("next"):
             return HttpResponseRedirect(flow["next"])
-        return render(request, "sepsms/phone_done.html", {"masked_phone": mask_phone(phone)})
+        return render(
+            request,
+            "sepsms/phone_done.html",
+            {
+                "masked_phone": mask_phone(phone),
+                "continue_url": resolve_url(settings.LOGIN_REDIRECT_URL),
+            },
+        )
 
 
 def _flow_state(sent: CodeRequest, next_url: str) -> dict[str, Any]:

@@ -12,8 +12,15 @@ from tests.helpers import KEY, http_settings
 
 @pytest.fixture(autouse=True)
 def _clean_cache() -> None:
-    """Limits and throttles live in the (shared, Redis) cache: start each test empty."""
-    cache.clear()
+    """Limits and throttles live in the (shared, Redis) cache: start each test empty.
+
+    Only this run's keys are deleted (``cache.clear()`` would empty the whole
+    Redis database under any other test run sharing it).
+    """
+    client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+    keys = list(client.scan_iter(match=cache.make_key("*"), count=1000))
+    if keys:
+        client.delete(*keys)
 
 
 @pytest.fixture(scope="session")

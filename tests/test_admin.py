@@ -1,46 +1,243 @@
+"""The delivery log in the admin: masking, search, actions, dashboard, query counts, retention."""
+
 from __future__ import annotations
 
+import datetime as dt
+from io import StringIO
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.core.management import call_command
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from django_sepsms import send_otp, send_sms
-from django_sepsms.models import Message, OtpChallenge, Recipient
+from django_sepsms.models import Message, OtpChallenge, Recipient, WebhookEvent
+from django_sepsms.simulator import Simulator
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client: Client) -> Client:
-    user = get_user_model().objects.create_superuser("boss", "boss@example.com", "pw")
-    client.force_login(user)
-    return client
-
 
 MODELS = ["message", "messagebatch", "recipient", "otpchallenge", "webhookevent", "phonenumber"]
 
 
+def staff(full_phones: bool = False) -> Any:
+    user = get_user_model().objects.create_user(
+        username=f"staff{int(full_phones)}", password="pw", is_staff=True
+    )
+    codenames = [f"view_{m}" for m in MODELS]
+    if full_phones:
+        codenames.append("view_full_phone")
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+@pytest.fixture
+def support(client: Client) -> Client:
+    client.force_login(staff())
+    return client
+
+
+@pytest.fixture
+def boss() -> Client:
+    client = Client()
+    client.force_login(staff(full_phones=True))
+    return client
+
+
 @pytest.mark.parametrize("model", MODELS)
-def test_every_changelist_renders(staff_client: Client, model: str, sms_outbox: list[Any]) -> None:
+def test_every_changelist_renders(support: Client, model: str, sms_outbox: list[Any]) -> None:
     send_sms("Hello", ["0812345678"])
     send_otp("0812345678")
-    response = staff_client.get(reverse(f"admin:sepsms_{model}_changelist"))
-    assert response.status_code == 200
+    assert support.get(reverse(f"admin:sepsms_{model}_changelist")).status_code == 200
 
 
-def test_detail_pages_hide_numbers_and_hashes(staff_client: Client, sms_outbox: list[Any]) -> None:
+def test_logs_are_read_only(support: Client, sms_outbox: list[Any]) -> None:
+    msg = send_sms("Hello", ["0812345678"])
+    assert support.get(reverse("admin:sepsms_message_add")).status_code == 403
+    page = support.get(reverse("admin:sepsms_message_change", args=[msg.pk]))
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+
+
+def test_numbers_are_masked_without_the_permission(
+    support: Client, boss: Client, sms_outbox: list[Any]
+) -> None:
     msg = send_sms("Hello", ["0812345678"])
     challenge = send_otp("0812345678")
-    for obj in (msg, Recipient.objects.get(message=msg), challenge):
-        name = type(obj)._meta.model_name
-        page = staff_client.get(reverse(f"admin:sepsms_{name}_change", args=[obj.pk]))
-        assert page.status_code == 200
-        body = page.content.decode()
+    recipient = Recipient.objects.get(message=msg)
+    urls = [
+        reverse("admin:sepsms_message_change", args=[msg.pk]),
+        reverse("admin:sepsms_recipient_changelist"),
+        reverse("admin:sepsms_recipient_change", args=[recipient.pk]),
+        reverse("admin:sepsms_otpchallenge_changelist"),
+        reverse("admin:sepsms_otpchallenge_change", args=[challenge.pk]),
+    ]
+    for url in urls:
+        body = support.get(url).content.decode()
+        assert "66812345678" not in body, url
+        assert "66*******78" in body, url
         assert challenge.code_hash not in body
-        assert "66812345678" not in body or name == "message"
-    assert staff_client.get(reverse("admin:sepsms_message_add")).status_code == 403
-    assert OtpChallenge.objects.count() == 1
-    assert Message.objects.count() == 2
+    assert "66812345678" in boss.get(urls[0]).content.decode()
+    assert "66812345678" in boss.get(urls[1]).content.decode()
+
+
+@pytest.mark.parametrize("term", ["0812345678", "+66 81-234-5678", "66812345678"])
+def test_search_messages_by_phone_in_any_format(
+    support: Client, term: str, sms_outbox: list[Any]
+) -> None:
+    wanted = send_sms("Wanted", ["0812345678"])
+    send_sms("Other", ["0912345678"])
+    page = support.get(reverse("admin:sepsms_message_changelist"), {"q": term})
+    ids = [m.pk for m in page.context["cl"].result_list]
+    assert ids == [wanted.pk]
+
+
+def test_search_by_provider_uuid_and_ref_no(support: Client, sms_outbox: list[Any]) -> None:
+    msg = send_sms("Hello", ["0812345678"])
+    batch = msg.batches.get()
+    url = reverse("admin:sepsms_message_changelist")
+    for term in (batch.provider_uuid, batch.ref_no):
+        assert [m.pk for m in support.get(url, {"q": term}).context["cl"].result_list] == [msg.pk]
+    assert list(support.get(url, {"q": "nothing"}).context["cl"].result_list) == []
+
+
+def test_recipient_search_and_message_page_paginates(
+    support: Client, sms_outbox: list[Any]
+) -> None:
+    msg = send_sms("Hello", [f"08123{i:05d}" for i in range(120)])
+    page = support.get(reverse("admin:sepsms_recipient_changelist"), {"q": "081-230-0007"})
+    assert [r.phone for r in page.context["cl"].result_list] == ["66812300007"]
+    detail = support.get(reverse("admin:sepsms_message_change", args=[msg.pk]), {"recipients": 3})
+    assert detail.context["recipient_page"].number == 3
+    assert len(detail.context["recipient_rows"]) == 20
+
+
+def _queries(client: Client, url: str, params: dict[str, str] | None = None) -> int:
+    with CaptureQueriesContext(connection) as ctx:
+        assert client.get(url, params or {}).status_code == 200
+    return len(ctx.captured_queries)
+
+
+@pytest.mark.parametrize(
+    ("model", "params"),
+    [
+        ("message", {}),
+        ("message", {"status__exact": "completed"}),
+        ("message", {"q": "0812345678"}),
+        ("recipient", {}),
+        ("recipient", {"status__exact": "success"}),
+        ("recipient", {"q": "0812345678"}),
+    ],
+)
+def test_query_count_does_not_grow_with_rows(
+    support: Client, model: str, params: dict[str, str], sms_outbox: list[Any]
+) -> None:
+    url = reverse(f"admin:sepsms_{model}_changelist")
+    send_sms("Hello", ["0812345678"])
+    _queries(support, url, params)  # fills the cached list of sender names
+    few = _queries(support, url, params)
+    for i in range(30):
+        send_sms("Hello", ["0812345678", f"09123{i:05d}"])
+    assert _queries(support, url, params) == few
+
+
+def test_refresh_status_action(sim: Simulator, support: Client) -> None:
+    msg = send_sms("Hello", ["0812345678"])
+    sim.deliver_now(msg.batches.get().provider_uuid)
+    staff_user = get_user_model().objects.get(username="staff0")
+    staff_user.user_permissions.add(Permission.objects.get(codename="change_message"))
+    response = support.post(
+        reverse("admin:sepsms_message_changelist"),
+        {"action": "refresh_status", "_selected_action": [msg.pk]},
+        follow=True,
+    )
+    assert response.status_code == 200
+    msg.refresh_from_db()
+    assert msg.status == Message.Status.COMPLETED
+    assert msg.delivered_count == 1
+
+
+def test_resend_failed_and_export(boss: Client, sms_outbox: list[Any]) -> None:
+    msg = send_sms(
+        "Hello {name}", ["0812345678", "0912345678"], variables={"0912345678": {"name": "Malee"}}
+    )
+    Recipient.objects.filter(phone="66912345678").update(status=Recipient.Status.FAILED)
+    url = reverse("admin:sepsms_message_changelist")
+    boss_user = get_user_model().objects.get(username="staff1")
+    boss_user.user_permissions.add(Permission.objects.get(codename="change_message"))
+    boss.post(url, {"action": "resend_failed", "_selected_action": [msg.pk]})
+    copy = Message.objects.get(resent_from=msg)
+    assert list(copy.recipients.values_list("phone", flat=True)) == ["66912345678"]
+    assert sms_outbox[-1].message == "Hello Malee"
+    export = boss.post(url, {"action": "export_csv", "_selected_action": [msg.pk, copy.pk]})
+    lines = b"".join(export.streaming_content).decode().splitlines()
+    assert lines[0] == "message,created,origin,phone,status,tx_id,error_code"
+    assert len(lines) == 4
+    assert any("66912345678" in line for line in lines)
+
+
+def test_dashboard(support: Client, sms_outbox: list[Any]) -> None:
+    send_sms("Hello", ["0812345678", "0912345678"])
+    send_otp("0812345678")
+    Recipient.objects.filter(phone="66912345678").update(
+        status=Recipient.Status.FAILED, error_code="dr.failed"
+    )
+    Message.objects.filter(kind=Message.Kind.SMS).update(failed_count=1, delivered_count=1)
+    page = support.get(reverse("admin:sepsms_dashboard"))
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert "<svg" in body
+    assert page.context["balance"] == 1_000_000
+    # OTP texts are SMS too: 2 + 1 sent, the code delivered.
+    assert page.context["totals"] == {"sent": 3, "delivered": 2, "failed": 1}
+    assert page.context["funnel"]["sent"] == 1
+    assert "66*******78" in body
+    assert "dr.failed" in body
+    assert (
+        support.get(reverse("admin:sepsms_message_changelist"))
+        .content.decode()
+        .count(reverse("admin:sepsms_dashboard"))
+    )
+
+
+def test_purge_deletes_and_anonymises_in_batches(sms_outbox: list[Any]) -> None:
+    old = send_sms("Old news", ["0812345678", "0912345678"])
+    send_sms("Fresh", ["0812345678"])
+    old_challenge = send_otp("0612345678")
+    WebhookEvent.objects.create(
+        event="dr.success",
+        dedupe_key="k",
+        signed_at=timezone.now(),
+        payload={"msisdn": "66812345678"},
+        msisdn="66812345678",
+    )
+    long_ago = timezone.now() - dt.timedelta(days=400)
+    Message.objects.filter(pk__in=[old.pk, old_challenge.message_id]).update(created_at=long_ago)
+    OtpChallenge.objects.update(created_at=long_ago)
+    WebhookEvent.objects.update(received_at=long_ago)
+
+    out = StringIO()
+    call_command("sepsms_purge", "--days", "365", "--dry-run", stdout=out)
+    assert (
+        "2 message(s), 3 recipient(s), 1 OTP challenge(s) and 1 webhook event(s)" in out.getvalue()
+    )
+    assert Message.objects.count() == 3
+
+    call_command(
+        "sepsms_purge", "--days", "365", "--anonymise", "--batch-size", "1", stdout=StringIO()
+    )
+    old.refresh_from_db()
+    assert old.text == "[removed]"
+    assert not Recipient.objects.filter(message=old, phone__startswith="66").exists()
+    assert OtpChallenge.objects.get().phone == "~78"
+    assert WebhookEvent.objects.get().payload == {}
+
+    call_command("sepsms_purge", "--days", "365", stdout=StringIO())
+    assert list(Message.objects.values_list("text", flat=True)) == ["Fresh"]
+    assert OtpChallenge.objects.count() == 0
+    assert WebhookEvent.objects.count() == 0

@@ -1,0 +1,8 @@
+"""The JSON API (Django REST framework): ask for a code, check it.
+
+Install the ``drf`` extra and include ``django_sepsms.urls``; the two endpoints
+are ``sepsms:api-otp`` (``api/otp/``) and ``sepsms:api-otp-verify``
+(``api/otp/verify/``). This package is the only part of django-sepsms that
+imports ``rest_framework``. With drf-spectacular installed the views carry
+OpenAPI descriptions.
+"""

@@ -1,0 +1,326 @@
+"""The JSON API views: the same two steps as the HTML pages, for apps and scripts.
+
+``POST api/otp/`` sends a code (``{"phone": ..., "purpose": ...}``) and answers
+the reference, its expiry, the wait before a resend and a *flow token*;
+``POST api/otp/verify/`` checks it (``{"reference", "pin", "flow_token"}``)
+and answers a short-lived *verification token* (see :mod:`django_sepsms.tokens`).
+
+Every limit, decoy and generic answer of the HTML flow applies: unknown numbers
+at login get the same answer as known ones (and no SMS), every failed check gets
+one answer whatever its reason, a limit answers 429 with ``Retry-After``.
+
+Authentication is the project's (``DEFAULT_AUTHENTICATION_CLASSES``); only the
+purpose ``"phone"`` needs a signed-in user. DRF's ``SessionAuthentication``
+checks CSRF for signed-in session users; the views accept JSON bodies only, so
+a cross-site HTML form cannot post to them at all.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
+from django.utils.translation import gettext_lazy as _
+from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.renderers import JSONRenderer
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from .. import flows, limits
+from ..flows import ADD_PHONE, LOGIN, CodeUnavailable, check_code, request_code
+from ..limits import OtpRateLimited
+from ..models import OtpChallenge, PhoneNumber
+from ..phone import mask_phone
+from ..tokens import (
+    InvalidToken,
+    login_user_from_token,
+    make_flow_token,
+    make_verification_token,
+    read_flow_token,
+    user_from_token,
+)
+from . import responses
+from .schema import openapi
+from .serializers import (
+    OtpRequestSerializer,
+    OtpSentSerializer,
+    OtpVerifiedSerializer,
+    OtpVerifySerializer,
+    PhoneLoginSerializer,
+    SepsmsErrorSerializer,
+    SepsmsRateLimitedSerializer,
+    SepsmsVerifyFailedSerializer,
+    TokenLoginSerializer,
+)
+
+NOT_SIGNED_IN = _("Sign in to add a phone number.")
+
+_REFUSALS: dict[int, Any] = {
+    403: SepsmsErrorSerializer,
+    429: SepsmsRateLimitedSerializer,
+    503: SepsmsErrorSerializer,
+}
+
+
+class SepsmsAPIView(APIView):
+    """Base of the API views: JSON in and out, never cached, one error shape.
+
+    Anyone may call them (``AllowAny``): each view decides who may do what.
+    DRF's own refusals (not signed in, bad JSON, throttled, …) get the same
+    ``{"code", "detail"}`` shape as ours, ``code`` being DRF's error code.
+    """
+
+    parser_classes: ClassVar[list[Any]] = [JSONParser]
+    renderer_classes: ClassVar[list[Any]] = [JSONRenderer]
+    permission_classes: ClassVar[list[Any]] = [AllowAny]
+
+    def handle_exception(self, exc: Exception) -> Any:
+        response = super().handle_exception(exc)
+        data = getattr(response, "data", None)
+        if isinstance(exc, exceptions.APIException) and isinstance(data, dict):
+            codes = exc.get_codes()
+            code = codes if isinstance(codes, str) else "invalid_request"
+            detail = data.get("detail", responses.INVALID_REQUEST)
+            extra: dict[str, Any] = {}
+            if isinstance(exc, exceptions.Throttled):
+                code = "rate_limited"
+                extra["retry_after"] = max(1, math.ceil(exc.wait or 1))
+            response.data = {"code": code, "detail": str(detail), **extra}
+        return response
+
+    def finalize_response(self, request: Any, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        add_never_cache_headers(response)
+        return response
+
+
+class OtpRequestView(SepsmsAPIView):
+    """``POST api/otp/`` (``sepsms:api-otp``): send a code.
+
+    Body ``{"phone": "081 234 5678", "purpose": "verify"}``; ``purpose`` is
+    ``"verify"`` (default), ``"login"`` or ``"phone"`` (signed-in users adding
+    a number). 200 ``{"reference", "expires_at", "resend_after", "flow_token"}``
+    — the same for numbers that get no SMS (unknown at login). Refusals:
+    400 ``invalid_phone`` / ``invalid_purpose``, 401/403 ``not_authenticated``,
+    429 ``rate_limited`` (``Retry-After``), 503 ``unavailable``.
+    """
+
+    @openapi(
+        request=OtpRequestSerializer,
+        responses={200: OtpSentSerializer, 400: SepsmsErrorSerializer, **_REFUSALS},
+        summary="Send a one-time code by SMS",
+        description=(
+            "Sends a code to the number (the same answer for numbers that get none). "
+            "Keep flow_token and send it back with the code."
+        ),
+        operation_id="sepsms_otp_request",
+        tags=["sepsms"],
+    )
+    def post(self, request: Any) -> Response:
+        serializer = OtpRequestSerializer(data=request.data)
+        if not serializer.is_valid():
+            return responses.invalid_request_response(
+                serializer.errors, {"purpose": "invalid_purpose", "phone": "invalid_phone"}
+            )
+        phone: str = serializer.validated_data["phone"]
+        purpose: str = serializer.validated_data["purpose"]
+        signed_in = bool(request.user and request.user.is_authenticated)
+        if purpose == ADD_PHONE and not signed_in:
+            self.permission_denied(request, message=NOT_SIGNED_IN, code="not_authenticated")
+        try:
+            sent = request_code(
+                request._request, phone, purpose, user=request.user if signed_in else None
+            )
+        except ValidationError as exc:
+            if exc.code != "invalid_phone":
+                raise
+            return responses.error_response(400, "invalid_phone", exc.messages[0])
+        except OtpRateLimited as exc:
+            return responses.rate_limited_response(exc)
+        except CodeUnavailable:
+            return responses.unavailable_response()
+        wait = math.ceil((sent.resend_at - timezone.now()).total_seconds())
+        body = {
+            "reference": sent.reference,
+            "expires_at": sent.expires_at,
+            "resend_after": max(0, wait),
+            "flow_token": make_flow_token(sent),
+        }
+        return Response(OtpSentSerializer(body).data)
+
+
+class OtpVerifyView(SepsmsAPIView):
+    """``POST api/otp/verify/`` (``sepsms:api-otp-verify``): check a code.
+
+    Body ``{"reference", "pin", "flow_token"}``. With the flow token of the
+    code request (recommended) the code verifies only for that request's
+    number and purpose; without it, for the newest challenge of the reference
+    — except login codes, which verify only with their flow token.
+    200 ``{"verified": true, "token", "phone"}`` where ``token`` is a
+    verification token (:func:`django_sepsms.tokens.read_verification_token`)
+    and ``phone`` is masked. For the purpose ``"phone"`` the number is also
+    added to the signed-in user's numbers, as the HTML page does.
+
+    Any failure (wrong, expired, used, unknown, exhausted, foreign) answers
+    400 ``{"verified": false, "code": "invalid_code", "detail"}``; locked
+    out: 429 ``rate_limited``; provider trouble: 503 ``unavailable``.
+    """
+
+    @openapi(
+        request=OtpVerifySerializer,
+        responses={200: OtpVerifiedSerializer, 400: SepsmsVerifyFailedSerializer, **_REFUSALS},
+        summary="Check a one-time code",
+        description=(
+            "Checks the code of a reference. A right code answers a short-lived verification "
+            "token; every failure answers the same invalid_code. Send the flow_token of the "
+            "code request: login codes verify only with it."
+        ),
+        operation_id="sepsms_otp_verify",
+        tags=["sepsms"],
+    )
+    def post(self, request: Any) -> Response:
+        serializer = OtpVerifySerializer(data=request.data)
+        if not serializer.is_valid():
+            return responses.invalid_request_response(serializer.errors, {})
+        data = serializer.validated_data
+        reference = str(data["reference"]).strip().upper()
+        signed_in = bool(request.user and request.user.is_authenticated)
+        if data.get("flow_token"):
+            try:
+                flow = read_flow_token(data["flow_token"])
+            except InvalidToken:
+                return self.unknown(request)
+            if flow.reference.upper() != reference:
+                return self.unknown(request)
+            phone, purpose = flow.phone, flow.purpose
+            if purpose == ADD_PHONE and not signed_in:
+                self.permission_denied(request, message=NOT_SIGNED_IN, code="not_authenticated")
+        else:
+            found = (
+                OtpChallenge.objects.filter(reference=reference)
+                .exclude(reference="")
+                .order_by("-created_at", "-id")
+                .values_list("phone", "purpose")
+                .first()
+            )
+            # Login codes verify only for the client that asked for them (its flow token).
+            if found is None or found[1] == LOGIN or (found[1] == ADD_PHONE and not signed_in):
+                return self.unknown(request)
+            phone, purpose = found
+        try:
+            result = check_code(
+                request._request,
+                phone=phone,
+                purpose=purpose,
+                reference=reference,
+                pin=data["pin"],
+            )
+        except OtpRateLimited as exc:
+            return responses.rate_limited_response(exc)
+        except CodeUnavailable:
+            return responses.unavailable_response()
+        challenge = result.challenge
+        if not result.verified or challenge is None:
+            return responses.invalid_code_response()
+        if purpose == ADD_PHONE and not self.add_phone(request, challenge):
+            return responses.invalid_code_response()
+        body = {
+            "verified": True,
+            "token": make_verification_token(challenge),
+            "phone": mask_phone(challenge.phone),
+        }
+        return Response(OtpVerifiedSerializer(body).data)
+
+    def unknown(self, request: Any) -> Response:
+        """The generic failure for a reference no check can be made for.
+
+        Counts the attempt against the client's address and takes as long as
+        a real check, so it looks like any other wrong code.
+        """
+        try:
+            limits.check_verify("", limits.client_ip(request._request))
+        except OtpRateLimited as exc:
+            return responses.rate_limited_response(exc)
+        flows._pause_like("verify")
+        return responses.invalid_code_response()
+
+    def add_phone(self, request: Any, challenge: OtpChallenge) -> bool:
+        """Add the verified number to the signed-in user who asked for the code.
+
+        Returns ``False`` (the generic failure) when the user is not the one
+        who asked, or another account took the number a moment ago.
+        """
+        user = request.user
+        if not getattr(user, "is_authenticated", False) or challenge.user_id != user.pk:
+            return False
+        try:
+            with transaction.atomic():
+                PhoneNumber.objects.filter(user=user).update(is_primary=False)
+                PhoneNumber.objects.update_or_create(
+                    phone=challenge.phone,
+                    user=user,
+                    defaults={"verified_at": timezone.now(), "is_primary": True},
+                )
+        except IntegrityError:
+            return False
+        return True
+
+
+class PhoneTokenLoginView(SepsmsAPIView):
+    """Exchange a login verification token for a login. Not routed: route it yourself.
+
+    ``POST {"token": "<token from api/otp/verify/>"}`` for a code asked with
+    ``purpose="login"``. By default it logs the user in with a Django session
+    (:func:`django_sepsms.tokens.login_user_from_token`) and answers
+    ``{"user_id": "..."}``; a bad, expired or foreign token answers 400
+    ``invalid_token``. To hand out an API token instead, subclass it::
+
+        from rest_framework.authtoken.models import Token
+
+        class AppLoginView(PhoneTokenLoginView):
+            session_login = False
+
+            def get_response_data(self, request, user):
+                token, _ = Token.objects.get_or_create(user=user)
+                return {"token": token.key}
+
+        urlpatterns += [path("api/login/phone/", AppLoginView.as_view())]
+
+    A verification token is valid for ``SEPSMS["API_TOKEN_MAX_AGE"]`` seconds.
+    """
+
+    #: Log the user in with a Django session (``False``: only find the user).
+    session_login: ClassVar[bool] = True
+
+    @openapi(
+        request=TokenLoginSerializer,
+        responses={200: PhoneLoginSerializer, 400: SepsmsErrorSerializer},
+        summary="Log in with a phone verification token",
+        operation_id="sepsms_phone_token_login",
+        tags=["sepsms"],
+    )
+    def post(self, request: Any) -> Response:
+        serializer = TokenLoginSerializer(data=request.data)
+        if not serializer.is_valid():
+            return responses.invalid_request_response(serializer.errors, {})
+        token = serializer.validated_data["token"]
+        try:
+            if self.session_login:
+                user = login_user_from_token(request._request, token)
+            else:
+                user = user_from_token(request._request, token)
+        except InvalidToken:
+            return responses.error_response(
+                status.HTTP_400_BAD_REQUEST, "invalid_token", responses.INVALID_TOKEN
+            )
+        return Response(self.get_response_data(request, user))
+
+    def get_response_data(self, request: Any, user: Any) -> dict[str, Any]:
+        """The body of a successful login; override to add an API token."""
+        return {"user_id": str(user.pk)}
