@@ -12,6 +12,7 @@ outbox: list[Any] = []
 
 _LAZY = {
     "send_sms": "django_sepsms.sending",
+    "send_bulk": "django_sepsms.bulk",
     "get_backend": "django_sepsms.sending",
     "get_balance": "django_sepsms.sending",
     "send_otp": "django_sepsms.otp",
@@ -23,12 +24,14 @@ __all__ = [
     "get_backend",
     "get_balance",
     "outbox",
+    "send_bulk",
     "send_otp",
     "send_sms",
     "verify_otp",
 ]
 
 if TYPE_CHECKING:
+    from .bulk import send_bulk
     from .otp import send_otp, verify_otp
     from .sending import get_backend, get_balance, send_sms
 

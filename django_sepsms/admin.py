@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -154,6 +155,8 @@ class MessageAdmin(LogAdmin):
         return [path("dashboard/", view, name="sepsms_dashboard"), *super().get_urls()]
 
     def dashboard_view(self, request: HttpRequest) -> TemplateResponse:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
         context = {
             **self.admin_site.each_context(request),
             "title": _("SMS dashboard"),
@@ -162,7 +165,11 @@ class MessageAdmin(LogAdmin):
         }
         return TemplateResponse(request, "admin/sepsms/dashboard.html", context)
 
-    @admin.action(description=_("Refresh delivery status from the provider"))
+    def has_send_permission(self, request: HttpRequest) -> bool:
+        """Actions that talk to the provider (and may spend credit) need "change message"."""
+        return request.user.has_perm("sepsms.change_message")
+
+    @admin.action(description=_("Refresh delivery status from the provider"), permissions=["send"])
     def refresh_status(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         from .sync import sync_messages
 
@@ -179,7 +186,7 @@ class MessageAdmin(LogAdmin):
         for pk, error in report.errors:
             self.message_user(request, f"#{pk}: {error}", level=messages.ERROR)
 
-    @admin.action(description=_("Resend to the failed recipients"))
+    @admin.action(description=_("Resend to the failed recipients"), permissions=["send"])
     def resend_failed(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         from .exceptions import SepsmsError
         from .sending import deliver_message, prepare_message, record_message

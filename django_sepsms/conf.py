@@ -44,6 +44,7 @@ DEFAULTS: dict[str, Any] = {
     "PHONE_ALLOWED_PREFIXES": [contract.COUNTRY_CODE + p for p in contract.MOBILE_PREFIXES],
     "CACHE": "default",
     "ALLOW_LOCAL_BACKEND_IN_PRODUCTION": False,
+    "USE_TASKS": False,
 }
 
 #: Default rates (django-ratelimit rate strings) merged under ``RATELIMITS``.
@@ -193,6 +194,10 @@ class SepsmsSettings:
     @property
     def CACHE(self) -> str:
         return str(self.get("CACHE"))
+
+    @property
+    def USE_TASKS(self) -> bool:
+        return bool(self.get("USE_TASKS"))
 
     @property
     def ALLOW_LOCAL_BACKEND_IN_PRODUCTION(self) -> bool:

@@ -13,6 +13,11 @@ from django.core.exceptions import ImproperlyConfigured, SuspiciousOperation
 class SepsmsError(Exception):
     """Base class of every error this app raises."""
 
+    #: A short machine-readable code (the provider's ``error.code`` for provider errors).
+    code: str = ""
+    #: Whether the same request may be sent again without risk of a double send.
+    retryable: bool = False
+
 
 class ConfigurationError(SepsmsError, ImproperlyConfigured):
     """The ``SEPSMS`` settings are incomplete or contradictory."""
@@ -29,9 +34,6 @@ class ProviderError(SepsmsError):
     :ivar code: the provider's ``error.code``, e.g. ``credit.insufficient``.
     :ivar message: the provider's human-readable message.
     """
-
-    #: Whether the request may be sent again without risk of a double send.
-    retryable = False
 
     def __init__(
         self,

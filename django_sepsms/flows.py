@@ -92,6 +92,7 @@ def request_code(
     try:
         challenge = send_otp(phone, purpose=purpose, user=user, request=request)
     except SepsmsError as exc:
+        limits.release_cooldown(phone)
         raise CodeUnavailable(str(exc)) from exc
     _remember("send", time.monotonic() - started)
     return CodeRequest(phone, purpose, challenge.reference, challenge.expires_at, resend_at)

@@ -109,6 +109,11 @@ def check_send(phone: str, ip: str) -> None:
     _hit("otp_send_global", "all")
 
 
+def release_cooldown(phone: str) -> None:
+    """Let the number ask again at once (its code could not be sent)."""
+    _cache().delete(f"sepsms:cooldown:{phone}")
+
+
 def cooldown_remaining(phone: str) -> int:
     """Seconds until the next code may be sent to ``phone`` (0 when it may now)."""
     until = _cache().get(f"sepsms:cooldown:{phone}")

@@ -48,6 +48,9 @@ class Message(models.Model):
     failed_count = models.PositiveIntegerField(_("failed"), default=0)
     error_code = models.CharField(_("error code"), max_length=64, blank=True)
     error_message = models.CharField(_("error message"), max_length=255, blank=True)
+    campaign_key = models.CharField(
+        _("campaign key"), max_length=64, unique=True, null=True, blank=True
+    )
     resent_from = models.ForeignKey(
         "self",
         verbose_name=_("resent from"),
@@ -138,8 +141,14 @@ class Recipient(models.Model):
         REFUNDED = "refunded", _("Refunded")
         UNCONFIRMED = "unconfirmed", _("Unconfirmed")
 
+    # Both foreign keys are served by the composite indexes below, which start
+    # with them: separate indexes would only slow down recording big sends.
     message = models.ForeignKey(
-        Message, verbose_name=_("message"), on_delete=models.CASCADE, related_name="recipients"
+        Message,
+        verbose_name=_("message"),
+        on_delete=models.CASCADE,
+        related_name="recipients",
+        db_index=False,
     )
     batch = models.ForeignKey(
         MessageBatch,
@@ -148,6 +157,7 @@ class Recipient(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="recipients",
+        db_index=False,
     )
     phone = models.CharField(_("phone number"), max_length=PHONE_MAX_LENGTH)
     variables = models.JSONField(_("variables"), null=True, blank=True)
@@ -168,7 +178,9 @@ class Recipient(models.Model):
         ]
         indexes = [
             models.Index(fields=["batch", "phone"], name="sepsms_rcpt_batch_phone"),
-            models.Index(fields=["tx_id"], name="sepsms_rcpt_tx_id"),
+            models.Index(
+                fields=["tx_id"], name="sepsms_rcpt_tx_id", condition=~models.Q(tx_id="")
+            ),
             models.Index(fields=["phone", "created_at"], name="sepsms_rcpt_phone_created"),
             models.Index(fields=["status", "id"], name="sepsms_rcpt_status_id"),
         ]

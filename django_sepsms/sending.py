@@ -69,6 +69,11 @@ def send_sms(
         message, recipients, origin=origin, scheduled_at=scheduled_at, variables=variables
     )
     msg = record_message(prepared)
+    if sepsms_settings.USE_TASKS and backend is None:
+        from .tasks import enqueue_delivery
+
+        enqueue_delivery(msg)
+        return msg
     deliver_message(msg, backend=backend, fail_silently=fail_silently)
     return msg
 
@@ -210,10 +215,10 @@ def insert_recipients(
     phones: list[str],
     variables: dict[str, dict[str, Any]] | None,
 ) -> None:
-    """Insert queued recipients with one prepared statement.
+    """Insert queued recipients in as few multi-row statements as the database allows.
 
-    Large sends spend most of their recording time building model instances;
-    ``executemany`` skips that and lets the driver batch the rows.
+    Large sends would spend most of their recording time building model
+    instances and making round trips; this does neither.
     """
     if not phones:
         return
@@ -249,12 +254,17 @@ def insert_recipients(
     ]
     quote = connection.ops.quote_name
     columns = [quote(str(fields[name].column)) for name in names]
-    # Only identifiers from the model's own metadata are formatted in.
-    sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608
-        quote(opts.db_table), ", ".join(columns), ", ".join(["%s"] * len(columns))
-    )
+    # As many rows per statement as the database takes (one round trip each).
+    per_statement = max(1, connection.ops.bulk_batch_size([fields[n] for n in names], rows))
+    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
     with connection.cursor() as cursor:
-        cursor.executemany(sql, rows)
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            # Only identifiers from the model's own metadata are formatted in.
+            sql = "INSERT INTO {} ({}) VALUES {}".format(  # noqa: S608
+                quote(opts.db_table), ", ".join(columns), ", ".join([placeholder] * len(chunk))
+            )
+            cursor.execute(sql, [value for row in chunk for value in row])
 
 
 def deliver_message(
@@ -264,6 +274,7 @@ def deliver_message(
     fail_silently: bool = False,
     text: str | None = None,
     progress: Callable[[int], None] | None = None,
+    postpone_passing_errors: bool = False,
 ) -> Message:
     """Send every batch of ``msg`` that nobody has sent yet.
 
@@ -271,7 +282,10 @@ def deliver_message(
     out, so two workers never send the same batch and a re-run after a crash
     sends nothing twice. ``text`` replaces the recorded text on the wire (OTP
     messages record a redacted text). ``progress`` is called with the number
-    of recipients of each batch handed over.
+    of recipients of each batch handed over. With ``postpone_passing_errors``
+    (background workers), a batch that failed only for a passing reason (no
+    connection, over the provider's rate) is put back in the queue, with the
+    rest, instead of being failed.
     """
     backend = backend or get_backend()
     first_error: SepsmsError | None = None
@@ -288,7 +302,14 @@ def deliver_message(
 
     def collect() -> None:
         nonlocal first_error, stop
-        error = _collect(in_flight.popleft(), progress)
+        item = in_flight.popleft()
+        if postpone_passing_errors:
+            error = _collect_or_requeue(item, progress)
+            if error is not None and error.retryable:
+                stop = stop or error
+                return
+        else:
+            error = _collect(item, progress)
         if error is not None:
             first_error = first_error or error
             if stop is None and not isinstance(error, AmbiguousRequestError):
@@ -310,7 +331,7 @@ def deliver_message(
                 collect()
         while in_flight:
             collect()
-        if stop is not None:
+        if stop is not None and not (postpone_passing_errors and stop.retryable):
             _fail_remaining(msg, stop)
     finally:
         pool.shutdown(wait=True)
@@ -344,6 +365,25 @@ def _outgoing(msg: Message, batch: MessageBatch, text: str) -> OutgoingSms:
         scheduled_at=msg.scheduled_at,
         variables={phone: values for phone, values in rows if values} or None,
     )
+
+
+def _collect_or_requeue(
+    item: tuple[MessageBatch, Future[SendResult]], progress: Callable[[int], None] | None
+) -> SepsmsError | None:
+    """Like :func:`_collect`, but a batch that certainly was not sent goes back to the queue."""
+    batch, future = item
+    try:
+        future.result()
+    except SepsmsError as exc:
+        if exc.retryable:
+            MessageBatch.objects.filter(pk=batch.pk, status=Message.Status.SENDING).update(
+                status=Message.Status.QUEUED, sent_at=None
+            )
+            logger.info("Batch %s put back in the queue: %s", batch.pk, exc.code)
+            return exc
+    except Exception:  # noqa: S110  (recorded by _collect below)
+        pass
+    return _collect(item, progress)
 
 
 def _collect(

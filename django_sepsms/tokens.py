@@ -30,11 +30,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth import login
+from django.contrib.auth import authenticate, login
 from django.core import signing
 from django.http import HttpRequest
 
-from .auth import PhoneBackend
 from .conf import sepsms_settings
 from .exceptions import SepsmsError
 from .flows import LOGIN
@@ -50,7 +49,6 @@ FLOW_SALT = "django_sepsms.flow"
 #: Seconds a flow token outlives the code it was made for.
 FLOW_TOKEN_GRACE = 60
 
-_PHONE_BACKEND = "django_sepsms.auth.PhoneBackend"
 
 
 class InvalidToken(SepsmsError):
@@ -159,10 +157,11 @@ def user_from_token(request: HttpRequest | None, token: str) -> Any:
         purpose=LOGIN,
         status=OtpChallenge.Status.VERIFIED,
     ).first()
-    user = PhoneBackend().authenticate(request, otp_challenge=challenge) if challenge else None
+    # Through django.contrib.auth, so the project's own PhoneBackend subclass
+    # (and its create_user()) is the one used, and user.backend names it.
+    user = authenticate(request, otp_challenge=challenge) if challenge else None
     if user is None:
         raise InvalidToken("The verification token proves no account that may log in.")
-    user.backend = _PHONE_BACKEND
     return user
 
 
@@ -174,7 +173,7 @@ def login_user_from_token(request: HttpRequest, token: str) -> Any:
     session stays valid. Raises :class:`InvalidToken` like :func:`user_from_token`.
     """
     user = user_from_token(request, token)
-    login(request, user, backend=_PHONE_BACKEND)
+    login(request, user)
     return user
 
 

@@ -172,7 +172,7 @@ class VerifyView(View):
             context["error"] = _("That code is not right, or it has expired.")
             return render(request, self.template_name, context, status=400)
         request.session.pop(SESSION_KEY, None)
-        login(request, user, backend="django_sepsms.auth.PhoneBackend")  # rotates the session
+        login(request, user)  # rotates the session; user.backend names the backend used
         return HttpResponseRedirect(flow.get("next") or resolve_url(settings.LOGIN_REDIRECT_URL))
 
 

@@ -44,6 +44,11 @@ ensure_postgres() {
   return 1
 }
 
+ensure_gettext() {
+  command -v msgfmt >/dev/null 2>&1 || _apt_install gettext \
+    || echo "notice: gettext not installed; the translation completeness test will fail" >&2
+}
+
 ensure_chromium() {
   if command -v chromium >/dev/null 2>&1 || [ -n "${CHROMIUM_PATH:-}" ]; then return 0; fi
   _apt_install chromium || echo "notice: Chromium not installed; browser tests will fail" >&2

@@ -118,3 +118,15 @@ AUTHENTICATION_BACKENDS = [
     "django_sepsms.auth.PhoneBackend",
 ]
 LOGIN_REDIRECT_URL = "/done/"
+
+# Background delivery: Django 6's django.tasks, or the django-tasks backport on 5.2,
+# with django-tasks-db's database queue for the worker tests.
+try:
+    import django.tasks  # noqa: F401
+
+    _TASKS_PACKAGE = "django.tasks"
+except ImportError:
+    _TASKS_PACKAGE = "django_tasks"
+    INSTALLED_APPS.append("django_tasks")
+INSTALLED_APPS.append("django_tasks_db")
+TASKS = {"default": {"BACKEND": f"{_TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}}

@@ -59,9 +59,10 @@ def test_send_csv_with_variables_and_refused_rows(sim: Simulator, tmp_path: Path
     path.write_text(
         "phone,name\n0812345678,Somchai\nnot a number,X\n\n+66912345678,Malee\n", encoding="utf-8"
     )
-    out, err = run("sepsms_send", "Hi {name}", "--csv", str(path))
-    assert "Refused line 3" in err
+    out, err = run("sepsms_send", "Hi {name}", "--csv", str(path), "--campaign", "c1")
+    assert "Refused 'not a number'" in err
     assert "1 refused" in out
+    assert "2 recipient(s) recorded" in out
     request = sim.requests[-1].json
     assert request["recipients"] == ["66812345678", "66912345678"]
     assert request["variables"] == {
@@ -143,3 +144,21 @@ def test_sync_reports_unconfirmed_messages(sim: Simulator) -> None:
     send_sms("Hi", ["0812345678"], backend=SepsmsBackend(timeout=0.3), fail_silently=True)
     out, _ = run("sepsms_sync")
     assert "Unconfirmed" in out
+
+
+def test_send_csv_campaign_resumes(sim: Simulator, tmp_path: Path) -> None:
+    path = tmp_path / "many.csv"
+    path.write_text("".join(f"08123{i:05d}\n" for i in range(30)), encoding="utf-8")
+    with override_settings(SEPSMS=http_settings(sim, BATCH_SIZE=10)):
+        run("sepsms_send", "Hi", "--csv", str(path), "--campaign", "again")
+        out, _ = run("sepsms_send", "Hi", "--csv", str(path), "--campaign", "again")
+    assert "0 recipient(s) recorded, 30 in all" in out
+    assert len(sim.messages) == 3
+
+
+def test_send_csv_dry_run_reports_refused_lines(sim: Simulator, tmp_path: Path) -> None:
+    path = tmp_path / "customers.csv"
+    path.write_text("phone\n0812345678\nbad\n", encoding="utf-8")
+    out, err = run("sepsms_send", "Hi", "--csv", str(path), "--dry-run")
+    assert "Refused line 3" in err
+    assert "1 recipient(s)" in out

@@ -100,3 +100,36 @@ def test_holds_across_processes() -> None:
     ]
     granted = sum(int(p.communicate(timeout=60)[0].strip()) for p in procs)
     assert granted == 9
+
+
+@pytest.mark.slow
+def test_otp_limits_hold_across_processes() -> None:
+    """Four processes ask for codes for one number: the per-number cap counts them all."""
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    script = textwrap.dedent(
+        f"""
+        import django, os
+        os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+        django.setup()
+        from django.conf import settings
+        settings.CACHES["default"]["KEY_PREFIX"] = {prefix!r}
+        settings.SEPSMS = {{**settings.SEPSMS, "OTP_RESEND_COOLDOWN": 0}}
+        from django_sepsms import limits
+        ok = 0
+        for raw in ("66812345678", "66812345678", "66812345678"):
+            try:
+                limits.check_send(raw, "198.51.100." + str(os.getpid() % 200))
+                ok += 1
+            except limits.OtpRateLimited:
+                pass
+        print(ok)
+        """
+    )
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    procs = [
+        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env, cwd=root)
+        for _ in range(4)
+    ]
+    granted = sum(int(p.communicate(timeout=60)[0].strip()) for p in procs)
+    assert granted == 3  # otp_send_phone = "3/10m", whoever asks

@@ -77,9 +77,12 @@ def error_from_response(
         else:
             klass = _BY_STATUS.get(status, ProviderError)
     retry_after = parse_retry_after((headers or {}).get("Retry-After"))
-    return klass(
+    error = klass(
         message or f"The provider answered HTTP {status}.",
         status=status,
         code=code,
         retry_after=retry_after,
     )
+    if status == 503:
+        error.retryable = True  # "unavailable": the request was not processed
+    return error

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import sys
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
@@ -11,6 +13,7 @@ from typing import Any, TextIO
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from django_sepsms.bulk import send_bulk
 from django_sepsms.exceptions import SepsmsError
 from django_sepsms.phone import normalize_phone
 from django_sepsms.sending import deliver_message, prepare_message, record_message
@@ -67,6 +70,31 @@ def read_csv(path: Path, column: str) -> tuple[list[str], dict[str, dict[str, st
     return numbers, variables, refused
 
 
+def iter_csv(path: Path, column: str) -> Iterator[str | dict[str, str]]:
+    """Stream the rows of a CSV file as numbers or ``{"phone": ..., other columns}``."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        first = next(reader, None)
+        if first is None:
+            return
+        header = [h.strip() for h in first]
+        if column not in header:
+            for row in itertools.chain([first], reader):
+                if row and row[0].strip():
+                    yield row[0].strip()
+            return
+        for row in reader:
+            if row and any(cell.strip() for cell in row):
+                values = dict(zip(header, row, strict=False))
+                values["phone"] = values.pop(column, "")
+                yield values
+
+
+def count_rows(path: Path) -> int:
+    with path.open("rb") as handle:
+        return sum(1 for line in handle if line.strip())
+
+
 class Command(BaseCommand):
     help = "Send an SMS to numbers given as arguments or in a CSV file."
 
@@ -80,6 +108,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--dry-run", action="store_true", help="Validate and print the credit estimate only."
         )
+        parser.add_argument(
+            "--campaign",
+            help="A name for this send (CSV only): running the command again with the same "
+            "name after a crash sends only what was not sent.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         numbers: list[str] = list(options["numbers"])
@@ -88,6 +121,9 @@ class Command(BaseCommand):
         if options["csv"]:
             if not options["csv"].exists():
                 raise CommandError(f"No such file: {options['csv']}")
+            if not options["dry_run"]:
+                self.send_campaign(options)
+                return
             from_csv, variables, refused = read_csv(options["csv"], options["column"])
             numbers += from_csv
         scheduled_at = None
@@ -127,5 +163,33 @@ class Command(BaseCommand):
             self.style.SUCCESS(
                 f"Message #{msg.pk} {msg.get_status_display()}: {summary}; "
                 f"{msg.total_credit or 0:,} credit(s) charged; {len(refused)} refused."
+            )
+        )
+
+    def send_campaign(self, options: dict[str, Any]) -> None:
+        """Stream a CSV file through :func:`~django_sepsms.bulk.send_bulk`."""
+        path: Path = options["csv"]
+        scheduled_at = datetime.fromisoformat(options["at"]) if options["at"] else None
+        bar = ProgressBar(max(0, count_rows(path) - 1), sys.stderr)
+        try:
+            report = send_bulk(
+                options["message"],
+                iter_csv(path, options["column"]),
+                origin=options["origin"],
+                scheduled_at=scheduled_at,
+                key=options["campaign"],
+                progress=bar.advance,
+            )
+        except (ValidationError, SepsmsError) as exc:
+            raise CommandError(str(exc)) from exc
+        for raw, reason in report.refused:
+            self.stderr.write(self.style.WARNING(f"Refused {raw!r}: {reason}"))
+        msg = report.message
+        msg.refresh_from_db()
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Message #{msg.pk} {msg.get_status_display()}: {report.recorded:,} recipient(s) "
+                f"recorded, {msg.recipient_count:,} in all; {msg.total_credit or 0:,} credit(s) "
+                f"charged; {report.refused_count:,} refused."
             )
         )
