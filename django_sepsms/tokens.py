@@ -50,7 +50,6 @@ FLOW_SALT = "django_sepsms.flow"
 FLOW_TOKEN_GRACE = 60
 
 
-
 class InvalidToken(SepsmsError):
     """A token is malformed, forged, expired, or for another purpose."""
 

@@ -23,7 +23,11 @@ ROOT_URLCONF = "example_project.urls"
 STATIC_URL = "/static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 LOGIN_URL = "sepsms:login"
-LOGIN_REDIRECT_URL = "home"
+LOGIN_REDIRECT_URL = "account"
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "django_sepsms.auth.PhoneBackend",
+]
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -32,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "rest_framework",
     "django_sepsms",
     "example_project",
 ]
@@ -54,6 +59,7 @@ TEMPLATES = [
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
+                "example_project.views.demo_context",
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
@@ -80,6 +86,8 @@ CACHES = {
 SILENCED_SYSTEM_CHECKS = ["sepsms.W002"]
 
 _simulator = os.environ.get("SEPSMS_BASE_URL")
+#: Where the simulator's inbox page is, to link to it (scripts/demo sets it).
+SIMULATOR_INBOX_URL = os.environ.get("SEPSMS_SIMULATOR_INBOX", "")
 SEPSMS = {
     "BACKEND": (
         "django_sepsms.backends.sepsms.SepsmsBackend"
@@ -87,7 +95,9 @@ SEPSMS = {
         else "django_sepsms.backends.console.ConsoleBackend"
     ),
     "BASE_URL": _simulator or "https://sepsms.com/api/v2",
-    "API_KEY": os.environ.get("SEPSMS_API_KEY", ""),
+    "API_KEY": os.environ.get("SEPSMS_API_KEY", "sk_sep_simulator"),
     "ORIGIN": "DEMOSHOP",
     "WEBHOOK_SECRETS": [os.environ.get("SEPSMS_WEBHOOK_SECRET", "whsec_example")],
+    # The demo lets anyone sign up with a phone number.
+    "LOGIN_CREATE_USERS": True,
 }
