@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
+from .admin_helpers import badge
 from .conf import sepsms_settings
 from .exceptions import SepsmsError
 from .models import FAILED_RECIPIENT_STATUSES, Message, OtpChallenge, Recipient
@@ -96,10 +97,11 @@ def traffic_chart(rows: list[dict[str, Any]], width: int = 760, height: int = 22
                     f"{row['day']:%d %b} {key}: {row[key]}",
                 )
             )
+    last = len(rows) - 1
     labels = [
         (f"{pad_left + i * step:.1f}", height - 6, f"{row['day']:%d/%m}")
         for i, row in enumerate(rows)
-        if i % 5 == 0
+        if (last - i) % 5 == 0  # today always labelled
     ]
     return format_html(
         '<svg viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="{title}" '
@@ -141,7 +143,15 @@ def latest_failures(limit: int = 10, *, full_phones: bool = False) -> list[dict[
         .order_by("-id")
         .values("message_id", "phone", "status", "error_code", "status_changed_at")[:limit]
     )
-    return [{**r, "phone": r["phone"] if full_phones else mask_phone(r["phone"])} for r in rows]
+    labels = dict(Recipient.Status.choices)
+    return [
+        {
+            **r,
+            "phone": r["phone"] if full_phones else mask_phone(r["phone"]),
+            "badge": badge(r["status"], str(labels.get(r["status"], r["status"]))),
+        }
+        for r in rows
+    ]
 
 
 def context(*, full_phones: bool = False) -> dict[str, Any]:

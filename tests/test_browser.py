@@ -63,7 +63,9 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture
-def context(browser: Browser, live_server: Any) -> Iterator[BrowserContext]:
+def context(browser: Browser, django_db_setup: None, live_server: Any) -> Iterator[BrowserContext]:
+    # django_db_setup first: a live server started before the test database exists
+    # would share an in-memory SQLite connection between its threads.
     """A fresh profile (no cookies) that can reach the live server and nothing else."""
     ctx = browser.new_context(viewport={"width": 1024, "height": 720}, locale="en-US")
     ctx.set_default_timeout(TIMEOUT_MS)
