@@ -135,3 +135,33 @@ def recover_abandoned_batches(older_than: timedelta = timedelta(minutes=10)) -> 
             refresh_message_totals(batch.message)
         recovered += 1
     return recovered
+
+
+def resume_stalled_messages(older_than: timedelta = timedelta(minutes=10)) -> int:
+    """Send again the batches of messages whose delivery stopped (a killed worker).
+
+    Only batches nobody claimed (``queued``) are sent, so nothing goes out
+    twice. With ``USE_TASKS`` a new task is queued; otherwise they are sent here.
+    Returns how many messages were resumed.
+    """
+    from .conf import sepsms_settings
+    from .sending import deliver_message
+
+    cutoff = timezone.now() - older_than
+    stalled = (
+        Message.objects.filter(
+            batches__status=Message.Status.QUEUED, created_at__lt=cutoff, scheduled_at__isnull=True
+        )
+        .distinct()
+        .order_by("id")
+    )
+    resumed = 0
+    for msg in stalled.iterator():
+        if sepsms_settings.USE_TASKS:
+            from .tasks import enqueue_delivery
+
+            enqueue_delivery(msg)
+        else:
+            deliver_message(msg, fail_silently=True)
+        resumed += 1
+    return resumed

@@ -15,5 +15,6 @@ SEPSMS = {
     "BASE_URL": os.environ.get("SEPSMS_TEST_WORKER_BASE_URL", ""),
     "ORIGIN": "TESTSHOP",
     "USE_TASKS": True,
-    "BATCH_SIZE": 50,
+    "BATCH_SIZE": int(os.environ.get("SEPSMS_TEST_WORKER_BATCH_SIZE", "50")),
+    "SEND_CONCURRENCY": 1,
 }

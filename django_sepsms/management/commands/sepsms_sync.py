@@ -7,7 +7,12 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from django_sepsms.models import Message
-from django_sepsms.sync import open_messages, recover_abandoned_batches, sync_messages
+from django_sepsms.sync import (
+    open_messages,
+    recover_abandoned_batches,
+    resume_stalled_messages,
+    sync_messages,
+)
 
 
 class Command(BaseCommand):
@@ -26,6 +31,9 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.WARNING(f"{recovered} abandoned batch(es) marked unconfirmed.")
             )
+        resumed = resume_stalled_messages()
+        if resumed:
+            self.stdout.write(self.style.WARNING(f"{resumed} stalled message(s) resumed."))
         messages = Message.objects.filter(pk__in=ids).iterator() if ids else open_messages()
         report = sync_messages(messages)
         self.stdout.write(
