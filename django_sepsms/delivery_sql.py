@@ -102,3 +102,95 @@ def apply_in_one_statement(
         phone=found[4],
         batch_id=found[5],
     )
+
+
+# The same lookup and updates as _SQL, plus storing the event; only table names
+# are formatted in later.
+_RECEIVE_SQL = (
+    _SQL.rsplit("SELECT t.id", 1)[0].rstrip()  # noqa: S608
+    + """,
+stored AS (
+    INSERT INTO {event} (event, dedupe_key, signed_at, received_at, payload, outcome,
+                         sms_uuid, tx_id, msisdn, error, applied_at)
+    SELECT %(event)s, %(key)s, %(signed_at)s, %(now)s, %(payload)s::jsonb,
+           CASE WHEN NOT EXISTS (SELECT 1 FROM target) THEN %(waiting)s
+                WHEN EXISTS (SELECT 1 FROM changed) THEN %(applied)s
+                ELSE %(no_change)s END,
+           %(uuid)s, %(tx_id)s, %(phone)s, '',
+           CASE WHEN EXISTS (SELECT 1 FROM changed) THEN %(now)s::timestamptz END
+    RETURNING id, outcome, applied_at
+)
+SELECT s.id, s.outcome, s.applied_at, t.id, t.message_id, t.status, t.phone, t.batch_id
+FROM stored s LEFT JOIN target t ON true
+"""
+)
+
+
+@dataclass(frozen=True)
+class Received:
+    event_id: int
+    outcome: str
+    applied_at: datetime | None
+    recipient: Row | None
+
+
+def receive_report_in_one_statement(
+    *,
+    event: str,
+    key: str,
+    signed_at: datetime,
+    payload_json: str,
+    sms_uuid: str,
+    msisdn: str,
+    status: str,
+    lower: list[str],
+    tx_id: str,
+    now: datetime,
+) -> Received:
+    """Apply a delivery report and store its event in one atomic statement.
+
+    A repeated delivery fails on the event's unique key, and nothing of it is
+    applied: the caller treats that ``IntegrityError`` as a duplicate.
+    """
+    from .models import WebhookEvent
+
+    quote = connection.ops.quote_name
+    sql = _RECEIVE_SQL.format(
+        recipient=quote(Recipient._meta.db_table),
+        batch=quote(MessageBatch._meta.db_table),
+        message=quote(Message._meta.db_table),
+        event=quote(WebhookEvent._meta.db_table),
+    )
+    params: dict[str, Any] = {
+        "uuid": sms_uuid,
+        "phone": msisdn,
+        "status": status,
+        "lower": lower,
+        "tx_id": tx_id[:64],
+        "at": now,
+        "now": now,
+        "success": Recipient.Status.SUCCESS.value,
+        "failures": [str(s) for s in FAILED_RECIPIENT_STATUSES],
+        "event": event,
+        "key": key,
+        "signed_at": signed_at,
+        "payload": payload_json,
+        "waiting": WebhookEvent.Outcome.WAITING.value,
+        "applied": WebhookEvent.Outcome.APPLIED.value,
+        "no_change": WebhookEvent.Outcome.NO_CHANGE.value,
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    event_id, outcome, applied_at, recipient_id, message_id, old_status, phone, batch_id = row
+    recipient = None
+    if recipient_id is not None:
+        recipient = Row(
+            recipient_id=recipient_id,
+            message_id=message_id,
+            old_status=old_status,
+            changed=outcome == WebhookEvent.Outcome.APPLIED,
+            phone=phone,
+            batch_id=batch_id,
+        )
+    return Received(event_id, outcome, applied_at, recipient)

@@ -11,19 +11,20 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ..delivery import Change, apply_message_report, apply_recipient_report
 from ..models import Message, MessageBatch, OtpChallenge, Recipient, WebhookEvent
 from ..notify import send_after_commit
 from ..phone import normalize_phone
-from ..signals import credit_low, webhook_received
+from ..signals import credit_low, delivery_status_changed, webhook_received
 from ..status import PROVIDER_DELIVERY_STATUS
 
 logger = logging.getLogger("django_sepsms.webhooks")
@@ -77,6 +78,10 @@ def _phone(raw: str) -> str:
 def receive(event: str, timestamp: int, payload: Mapping[str, Any], body: bytes) -> Outcome:
     """Apply and store one verified delivery, atomically; a duplicate changes nothing."""
     signed_at = datetime.fromtimestamp(timestamp, tz=UTC)
+    if connection.vendor == "postgresql" and event in DR_EVENT_STATUS:
+        fast = _receive_report_on_postgresql(event, signed_at, payload, body)
+        if fast is not None:
+            return fast
     try:
         with transaction.atomic():
             outcome, error = apply_event(event, payload)
@@ -101,6 +106,86 @@ def receive(event: str, timestamp: int, payload: Mapping[str, Any], body: bytes)
         # The send may have recorded its uuid while this event was being
         # stored, and looked for waiting events just before it was visible.
         apply_waiting_events(stored.sms_uuid)
+    return Outcome(duplicate=False, event=stored)
+
+
+def _receive_report_on_postgresql(
+    event: str, signed_at: datetime, payload: Mapping[str, Any], body: bytes
+) -> Outcome | None:
+    """A delivery report in one statement (campaigns bring them by the thousand).
+
+    Returns ``None`` for a report the general path must handle (malformed).
+    """
+    import json
+
+    from ..delivery_sql import receive_report_in_one_statement
+    from ..status import recipient_statuses_below
+
+    uuid, msisdn = _text(payload, "smsUuid"), _phone(_text(payload, "msisdn"))
+    reported = _text(payload, "status") or DR_EVENT_STATUS[event]
+    status = PROVIDER_DELIVERY_STATUS.get(reported)
+    if not uuid or not msisdn or status is None or reported != DR_EVENT_STATUS[event]:
+        return None
+    key = dedupe_key(event, payload, body)
+    now = timezone.now()
+    try:
+        # One statement is atomic on its own; inside a caller's transaction, a
+        # savepoint keeps a duplicate from breaking it.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
+            received = receive_report_in_one_statement(
+                event=event,
+                key=key,
+                signed_at=signed_at,
+                payload_json=json.dumps(dict(payload)),
+                sms_uuid=uuid[:64],
+                msisdn=msisdn[:16],
+                status=status,
+                lower=recipient_statuses_below(status),
+                tx_id=_text(payload, "txId"),
+                now=now,
+            )
+    except IntegrityError:
+        if not WebhookEvent.objects.filter(dedupe_key=key).exists():
+            raise
+        return Outcome(duplicate=True)
+    stored = WebhookEvent(
+        pk=received.event_id,
+        event=event,
+        dedupe_key=key,
+        signed_at=signed_at,
+        received_at=now,
+        payload=dict(payload),
+        outcome=received.outcome,
+        sms_uuid=uuid[:64],
+        tx_id=_text(payload, "txId")[:64],
+        msisdn=msisdn[:16],
+        applied_at=received.applied_at,
+    )
+    row = received.recipient
+    if row is not None and row.changed:
+        recipient = Recipient(
+            pk=row.recipient_id,
+            message_id=row.message_id,
+            batch_id=row.batch_id,
+            phone=row.phone,
+            status=status,
+            tx_id=stored.tx_id,
+        )
+        send_after_commit(
+            delivery_status_changed,
+            Recipient,
+            recipient=recipient,
+            old_status=row.old_status,
+            new_status=status,
+        )
+    _signal(stored)
+    if received.outcome == WebhookEvent.Outcome.WAITING:
+        # A timed-out send may own this number; or the send's own answer is
+        # being recorded right now (see receive()).
+        if adopt_unconfirmed_batch(uuid, msisdn):
+            stored.refresh_from_db()
+        else:
+            apply_waiting_events(uuid)
     return Outcome(duplicate=False, event=stored)
 
 
