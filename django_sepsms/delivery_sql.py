@@ -69,17 +69,22 @@ class Row:
     batch_id: int
 
 
-def apply_in_one_statement(
-    sms_uuid: str, msisdn: str, status: str, lower: list[str], tx_id: str, at: datetime
-) -> Row | None:
-    """Run the statement; ``None`` when no such recipient is recorded."""
+def _tables() -> dict[str, str]:
+    from .models import WebhookEvent
+
     quote = connection.ops.quote_name
-    sql = _SQL.format(
-        recipient=quote(Recipient._meta.db_table),
-        batch=quote(MessageBatch._meta.db_table),
-        message=quote(Message._meta.db_table),
-    )
-    params: dict[str, Any] = {
+    return {
+        "recipient": quote(Recipient._meta.db_table),
+        "batch": quote(MessageBatch._meta.db_table),
+        "message": quote(Message._meta.db_table),
+        "event": quote(WebhookEvent._meta.db_table),
+    }
+
+
+def _report_params(
+    sms_uuid: str, msisdn: str, status: str, lower: list[str], tx_id: str, at: datetime
+) -> dict[str, Any]:
+    return {
         "uuid": sms_uuid,
         "phone": msisdn,
         "status": status,
@@ -89,8 +94,16 @@ def apply_in_one_statement(
         "success": Recipient.Status.SUCCESS.value,
         "failures": [str(s) for s in FAILED_RECIPIENT_STATUSES],
     }
+
+
+def apply_in_one_statement(
+    sms_uuid: str, msisdn: str, status: str, lower: list[str], tx_id: str, at: datetime
+) -> Row | None:
+    """Run the statement; ``None`` when no such recipient is recorded."""
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(
+            _SQL.format(**_tables()), _report_params(sms_uuid, msisdn, status, lower, tx_id, at)
+        )
         found = cursor.fetchone()
     if found is None:
         return None
@@ -154,23 +167,10 @@ def receive_report_in_one_statement(
     """
     from .models import WebhookEvent
 
-    quote = connection.ops.quote_name
-    sql = _RECEIVE_SQL.format(
-        recipient=quote(Recipient._meta.db_table),
-        batch=quote(MessageBatch._meta.db_table),
-        message=quote(Message._meta.db_table),
-        event=quote(WebhookEvent._meta.db_table),
-    )
-    params: dict[str, Any] = {
-        "uuid": sms_uuid,
-        "phone": msisdn,
-        "status": status,
-        "lower": lower,
-        "tx_id": tx_id[:64],
-        "at": now,
+    sql = _RECEIVE_SQL.format(**_tables())
+    params = {
+        **_report_params(sms_uuid, msisdn, status, lower, tx_id, now),
         "now": now,
-        "success": Recipient.Status.SUCCESS.value,
-        "failures": [str(s) for s in FAILED_RECIPIENT_STATUSES],
         "event": event,
         "key": key,
         "signed_at": signed_at,
