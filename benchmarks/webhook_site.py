@@ -19,6 +19,8 @@ DATABASES = {
         "HOST": os.environ.get("BENCH_DB_HOST", "127.0.0.1"),
         "PORT": os.environ.get("BENCH_DB_PORT", "5432"),
         "CONN_MAX_AGE": 60,
+        # Server-side prepared statements, as a busy production site would use.
+        "OPTIONS": {"prepare_threshold": 5},
     }
 }
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

@@ -272,7 +272,7 @@ class WebhookEvent(models.Model):
         FAILED = "failed", _("Failed")
 
     event = models.CharField(_("event"), max_length=64)
-    dedupe_key = models.CharField(_("deduplication key"), max_length=160, unique=True)
+    dedupe_key = models.CharField(_("deduplication key"), max_length=160)
     signed_at = models.DateTimeField(_("provider timestamp"))
     received_at = models.DateTimeField(_("received"), auto_now_add=True, db_index=True)
     payload = models.JSONField(_("payload"))
@@ -289,10 +289,23 @@ class WebhookEvent(models.Model):
         verbose_name = _("webhook event")
         verbose_name_plural = _("webhook events")
         ordering = ["-received_at", "-id"]
+        # Every delivery writes these indexes: keep them few. A unique
+        # constraint (not unique=True) spares PostgreSQL a second, LIKE index;
+        # only events still waiting for their message need finding by uuid/number.
+        constraints = [
+            models.UniqueConstraint(fields=["dedupe_key"], name="sepsms_wh_unique_dedupe_key")
+        ]
         indexes = [
-            models.Index(fields=["outcome", "sms_uuid"], name="sepsms_wh_outcome_uuid"),
-            models.Index(fields=["outcome", "msisdn"], name="sepsms_wh_outcome_msisdn"),
-            models.Index(fields=["event", "received_at"], name="sepsms_wh_event_received"),
+            models.Index(
+                fields=["sms_uuid"],
+                name="sepsms_wh_waiting_uuid",
+                condition=models.Q(outcome="waiting"),
+            ),
+            models.Index(
+                fields=["msisdn"],
+                name="sepsms_wh_waiting_msisdn",
+                condition=models.Q(outcome="waiting"),
+            ),
         ]
 
     def __str__(self) -> str:
