@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import random
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +22,7 @@ from . import limits
 from .conf import sepsms_settings
 from .exceptions import SepsmsError
 from .models import PhoneNumber
-from .otp import VerificationResult, send_otp, verify_otp
+from .otp import VerificationResult, make_reference, send_otp, verify_otp
 from .phone import mask_phone, normalize_phone
 
 logger = logging.getLogger("django_sepsms")
@@ -32,7 +31,6 @@ logger = logging.getLogger("django_sepsms")
 LOGIN = "login"
 ADD_PHONE = "phone"
 
-_REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 _TIMING_KEY = "sepsms:timing:{}"
 _DEFAULT_TIMING = {"send": 0.15, "verify": 0.05}
 
@@ -85,7 +83,7 @@ def request_code(
         return CodeRequest(
             phone,
             purpose,
-            "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(6)),
+            make_reference(),
             now + timedelta(seconds=sepsms_settings.OTP_TTL),
             resend_at,
         )

@@ -74,7 +74,8 @@ def _make_code(length: int) -> str:
     return "".join(secrets.choice("0123456789") for _ in range(length))
 
 
-def _make_reference() -> str:
+def make_reference() -> str:
+    """A random reference in the provider's style (six capitals and digits)."""
     return "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(_REFERENCE_LENGTH))
 
 
@@ -116,7 +117,7 @@ def send_otp(
             phone=phone, purpose=purpose, status=OtpChallenge.Status.PENDING
         ).update(status=OtpChallenge.Status.CANCELLED)
         challenge = OtpChallenge.objects.create(
-            reference="" if provider else _make_reference(),
+            reference="" if provider else make_reference(),
             phone=phone,
             purpose=purpose,
             mode=OtpChallenge.Mode.PROVIDER if provider else OtpChallenge.Mode.LOCAL,

@@ -11,7 +11,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -59,6 +60,34 @@ def launch_args(extra: Sequence[str] = ()) -> dict[str, Any]:
     if executable is None:
         unavailable("no Chromium: apt-get install chromium, or set CHROMIUM_PATH")
     return {"executable_path": executable, "headless": True, "args": [*CHROMIUM_ARGS, *extra]}
+
+
+@contextmanager
+def running_chromium() -> Iterator[Any]:
+    """Start the system Chromium under Playwright's sync API, for one test module.
+
+    Module-scoped on purpose: while Playwright's sync API is started, the test thread
+    has a running asyncio loop, which would leak into every later test module if the
+    browser lived for the whole session. ``DJANGO_ALLOW_ASYNC_UNSAFE`` lets the ORM
+    run in this thread meanwhile, and is put back afterwards.
+    """
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        unavailable("Playwright is not installed: pip install playwright")
+    kwargs = launch_args()
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    try:
+        with sync_playwright() as playwright:
+            chromium = playwright.chromium.launch(**kwargs)
+            yield chromium
+            chromium.close()
+    finally:
+        if previous is None:
+            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+        else:
+            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 def code_in(message: str) -> str:

@@ -6,7 +6,6 @@ the locmem outbox, and any request that is not for the live server is aborted.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -20,15 +19,15 @@ from django.test import Client
 from django.utils import timezone
 
 from django_sepsms.models import PhoneNumber
-from tests.browser import ARTIFACTS, code_in, launch_args, reference_in, unavailable
+from tests.browser import ARTIFACTS, code_in, reference_in, running_chromium
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Page, Route
 
 try:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 except ImportError:  # not installed: every test here skips (fails on CI)
-    expect = sync_playwright = None  # type: ignore[assignment]
+    expect = None  # type: ignore[assignment]
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -38,35 +37,18 @@ TIMEOUT_MS = 5_000
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One Chromium for this module.
-
-    Module-scoped on purpose: while Playwright's sync API is started, the test thread
-    has a running asyncio loop, which would leak into every later test module if the
-    browser lived for the whole session. ``DJANGO_ALLOW_ASYNC_UNSAFE`` lets the ORM
-    run in this thread meanwhile, and is put back afterwards.
-    """
-    if sync_playwright is None:
-        unavailable("Playwright is not installed: pip install playwright")
-    kwargs = launch_args()
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(**kwargs)
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    """One Chromium for this module (see ``running_chromium`` for why module-scoped)."""
+    with running_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture
 def context(browser: Browser, django_db_setup: None, live_server: Any) -> Iterator[BrowserContext]:
-    # django_db_setup first: a live server started before the test database exists
-    # would share an in-memory SQLite connection between its threads.
-    """A fresh profile (no cookies) that can reach the live server and nothing else."""
+    """A fresh profile (no cookies) that can reach the live server and nothing else.
+
+    ``django_db_setup`` comes first: a live server started before the test database
+    exists would share an in-memory SQLite connection between its threads.
+    """
     ctx = browser.new_context(viewport={"width": 1024, "height": 720}, locale="en-US")
     ctx.set_default_timeout(TIMEOUT_MS)
     blocked: list[str] = []

@@ -7,7 +7,6 @@ Everything runs on this machine and any request that is not for the live server 
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -24,15 +23,15 @@ from django.utils import timezone
 from django_sepsms import send_otp, send_sms, verify_otp
 from django_sepsms.backends.base import LOCAL_BALANCE
 from django_sepsms.models import Message, Recipient
-from tests.browser import ARTIFACTS, code_in, launch_args, unavailable
+from tests.browser import ARTIFACTS, code_in, running_chromium
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, BrowserContext, Locator, Page, Route
 
 try:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 except ImportError:  # not installed: every test here skips (fails on CI)
-    expect = sync_playwright = None  # type: ignore[assignment]
+    expect = None  # type: ignore[assignment]
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -52,22 +51,9 @@ class DeliveryLog:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One Chromium for this module (see ``tests/test_browser.py`` for why module-scoped)."""
-    if sync_playwright is None:
-        unavailable("Playwright is not installed: pip install playwright")
-    kwargs = launch_args()
-    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
-    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    try:
-        with sync_playwright() as playwright:
-            chromium = playwright.chromium.launch(**kwargs)
-            yield chromium
-            chromium.close()
-    finally:
-        if previous is None:
-            os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-        else:
-            os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
+    """One Chromium for this module (see ``running_chromium`` for why module-scoped)."""
+    with running_chromium() as chromium:
+        yield chromium
 
 
 @pytest.fixture(autouse=True)

@@ -32,6 +32,27 @@ def numbers(count: int, start: int = 0) -> Any:
         yield f"08{i:08d}"
 
 
+def start_worker(
+    simulator: Simulator, *, batch_size: int = 50, stdout: int = subprocess.DEVNULL
+) -> subprocess.Popen[str]:
+    """django-tasks-db's ``db_worker`` on this test's database, for one task."""
+    root = Path(__file__).resolve().parent.parent
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "SEPSMS_TEST_WORKER_BASE_URL": simulator.base_url,
+        "SEPSMS_TEST_WORKER_BATCH_SIZE": str(batch_size),
+        "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
+        "PYTHONPATH": str(root),
+    }
+    command = [sys.executable, "-m", "django", "db_worker", "--no-startup-delay"]
+    command += ["--interval", "0.2", "--max-tasks", "1"]
+    return subprocess.Popen(
+        command, env=env, cwd=root, stdout=stdout, stderr=subprocess.STDOUT, text=True
+    )
+
+
 def test_streams_records_and_sends_in_batches(sms_outbox: list[Any]) -> None:
     items = [
         *numbers(25),
@@ -133,32 +154,7 @@ def test_a_real_worker_delivers_a_campaign(simulator: Simulator) -> None:
         report = send_bulk("Flash sale", numbers(200), key="worker-test")
     msg = report.message
     assert msg.batches.filter(status=Message.Status.QUEUED).count() == 4
-    root = Path(__file__).resolve().parent.parent
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "SEPSMS_TEST_WORKER_BASE_URL": simulator.base_url,
-        "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
-        "PYTHONPATH": str(root),
-    }
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "django",
-            "db_worker",
-            "--no-startup-delay",
-            "--interval",
-            "0.2",
-            "--max-tasks",
-            "1",
-        ],
-        env=env,
-        cwd=root,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
+    worker = start_worker(simulator, stdout=subprocess.PIPE)
     try:
         output, _ = worker.communicate(timeout=60)
     finally:
@@ -189,30 +185,7 @@ def test_a_killed_worker_loses_and_duplicates_nothing(simulator: Simulator) -> N
         report = send_bulk("Flash sale", numbers(200), key="kill-test")
     msg = report.message
     simulator.delay_next("/message/send", seconds=0.4, times=100)  # each request takes a while
-    root = Path(__file__).resolve().parent.parent
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "SEPSMS_TEST_WORKER_BASE_URL": simulator.base_url,
-        "SEPSMS_TEST_WORKER_BATCH_SIZE": "20",
-        "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
-        "PYTHONPATH": str(root),
-    }
-    command = [
-        sys.executable,
-        "-m",
-        "django",
-        "db_worker",
-        "--no-startup-delay",
-        "--interval",
-        "0.2",
-        "--max-tasks",
-        "1",
-    ]
-    worker = subprocess.Popen(
-        command, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    worker = start_worker(simulator, batch_size=20)
     deadline = time.monotonic() + 30
     while len(simulator.messages) < 3 and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -225,9 +198,7 @@ def test_a_killed_worker_loses_and_duplicates_nothing(simulator: Simulator) -> N
     with override_settings(SEPSMS=sepsms, TASKS=backend):
         recover_abandoned_batches(older_than=timedelta(0))
         assert resume_stalled_messages(older_than=timedelta(0)) == 1
-    worker = subprocess.Popen(
-        command, env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    worker = start_worker(simulator, batch_size=20)
     worker.wait(timeout=60)
 
     batches = list(msg.batches.values_list("status", "provider_uuid"))

@@ -16,6 +16,19 @@ from django_sepsms import throttle
 from django_sepsms.exceptions import RateLimitedError
 
 
+def run_in_processes(script: str, count: int, *args: str) -> list[int]:
+    """Run ``script`` in ``count`` Python processes at once; return the numbers they print."""
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, env=env, cwd=root
+        )
+        for _ in range(count)
+    ]
+    return [int(p.communicate(timeout=60)[0].strip()) for p in procs]
+
+
 class FakeClock:
     def __init__(self) -> None:
         self.now = 1_000_020.0  # the start of a 5-second sub-window
@@ -89,16 +102,7 @@ def test_holds_across_processes() -> None:
         print(ok)
         """
     )
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    frozen_time = "2000000000.0"
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", script, frozen_time], stdout=subprocess.PIPE, env=env, cwd=root
-        )
-        for _ in range(4)
-    ]
-    granted = sum(int(p.communicate(timeout=60)[0].strip()) for p in procs)
+    granted = sum(run_in_processes(script, 4, "2000000000.0"))
     assert granted == 9
 
 
@@ -125,11 +129,5 @@ def test_otp_limits_hold_across_processes() -> None:
         print(ok)
         """
     )
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    procs = [
-        subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, env=env, cwd=root)
-        for _ in range(4)
-    ]
-    granted = sum(int(p.communicate(timeout=60)[0].strip()) for p in procs)
+    granted = sum(run_in_processes(script, 4))
     assert granted == 3  # otp_send_phone = "3/10m", whoever asks
