@@ -132,8 +132,18 @@ def main() -> None:
     setup_test_environment()
     from django.db import connection
 
-    connection.creation.create_test_db(verbosity=0)
+    old_name = connection.settings_dict["NAME"]
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
     call_command("migrate", verbosity=0)
+    try:
+        run(args)
+    finally:
+        connection.creation.destroy_test_db(old_name, verbosity=0)
+
+
+def run(args: argparse.Namespace) -> None:
+    from django.db import connection
+
     phones = numbers(args.recipients)
     simulator: Any = (
         Simulator(api_keys={KEY: {"sms:send"}}, credits=10**9)
@@ -171,6 +181,7 @@ def main() -> None:
     print(f"recipients per run:        {args.recipients:,} in batches of {args.batch:,}")
     where = "this process" if isinstance(simulator, Simulator) else "its own process"
     print(f"simulator:                 in {where}, {args.latency * 1000:.0f} ms latency")
+    print(f"database:                  {connection.vendor}")
     print(f"baseline (bare POSTs):     {args.recipients / best_base:,.0f} recipients/s")
     print(f"send_sms():                {args.recipients / best_app:,.0f} recipients/s")
     print(f"throughput ratio app/base: {ratio:.2f}  (target >= 0.80)")

@@ -32,6 +32,10 @@ def normalize_phone(value: object) -> str:
     Only mobile numbers of the allowed regions and prefixes pass
     (``SEPSMS["PHONE_REGION"]`` and ``SEPSMS["PHONE_ALLOWED_PREFIXES"]``).
     """
+    return _normalize(value, sepsms_settings.PHONE_REGION, sepsms_settings.PHONE_ALLOWED_PREFIXES)
+
+
+def _normalize(value: object, region: str, prefixes: tuple[str, ...]) -> str:
     raw = str(value if value is not None else "").strip()
     compact = _SEPARATORS.sub("", raw)
     if not compact or len(compact) > _MAX_INPUT_LENGTH:
@@ -42,8 +46,7 @@ def normalize_phone(value: object) -> str:
         compact = "+" + compact
     if not (compact.lstrip("+").isdigit() and compact.count("+") <= 1):
         raise _invalid(raw)
-    normalised = _fast_mobile(compact, sepsms_settings.PHONE_REGION) or _parse_mobile(compact)
-    prefixes = sepsms_settings.PHONE_ALLOWED_PREFIXES
+    normalised = _fast_mobile(compact, region) or _parse_mobile(compact, region)
     if not normalised or (prefixes and not normalised.startswith(prefixes)):
         raise _invalid(raw)
     return normalised
@@ -98,10 +101,10 @@ def _fast_mobile(compact: str, region: str) -> str | None:
     return None
 
 
-def _parse_mobile(compact: str) -> str:
+def _parse_mobile(compact: str, region: str) -> str:
     """Full parse with phonenumbers; ``""`` when not a mobile number of an allowed kind."""
     try:
-        parsed = phonenumbers.parse(compact, sepsms_settings.PHONE_REGION)
+        parsed = phonenumbers.parse(compact, region)
     except phonenumbers.NumberParseException:
         return ""
     if not phonenumbers.is_valid_number(parsed):
@@ -118,9 +121,10 @@ def normalize_many(values: Iterable[object]) -> list[str]:
     """
     seen: dict[str, None] = {}
     errors: list[ValidationError] = []
+    region, prefixes = sepsms_settings.PHONE_REGION, sepsms_settings.PHONE_ALLOWED_PREFIXES
     for value in values:
         try:
-            seen.setdefault(normalize_phone(value), None)
+            seen.setdefault(_normalize(value, region, prefixes), None)
         except ValidationError as exc:
             errors.append(exc)
     if errors:

@@ -17,6 +17,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from .backends.base import BaseBackend, OutgoingSms, SendResult
+from .bulk_insert import insert_rows
 from .conf import sepsms_settings
 from .exceptions import (
     AmbiguousRequestError,
@@ -215,56 +216,33 @@ def insert_recipients(
     phones: list[str],
     variables: dict[str, dict[str, Any]] | None,
 ) -> None:
-    """Insert queued recipients in as few multi-row statements as the database allows.
-
-    Large sends would spend most of their recording time building model
-    instances and making round trips; this does neither.
-    """
+    """Insert queued recipients as plain rows (see :mod:`django_sepsms.bulk_insert`)."""
     if not phones:
         return
     connection = connections[router.db_for_write(Recipient)]
-    opts = Recipient._meta
-    fields = {f.name: f for f in opts.concrete_fields}
-    names = [
-        "message",
-        "batch",
-        "phone",
-        "variables",
-        "status",
-        "tx_id",
-        "error_code",
-        "created_at",
-    ]
-    json_field = fields["variables"]
-    created = fields["created_at"].get_db_prep_save(timezone.now(), connection)
+    json_field = Recipient._meta.get_field("variables")
+    created = Recipient._meta.get_field("created_at").get_db_prep_save(timezone.now(), connection)
     status = str(Recipient.Status.QUEUED)
-    values = variables or {}
-    rows = [
-        (
-            msg.pk,
-            batch.pk,
-            phone,
-            json_field.get_db_prep_save(values[phone], connection) if phone in values else None,
-            status,
-            "",
-            "",
-            created,
-        )
-        for phone in phones
-    ]
-    quote = connection.ops.quote_name
-    columns = [quote(str(fields[name].column)) for name in names]
-    # As many rows per statement as the database takes (one round trip each).
-    per_statement = max(1, connection.ops.bulk_batch_size([fields[n] for n in names], rows))
-    placeholder = "(" + ", ".join(["%s"] * len(columns)) + ")"
-    with connection.cursor() as cursor:
-        for start in range(0, len(rows), per_statement):
-            chunk = rows[start : start + per_statement]
-            # Only identifiers from the model's own metadata are formatted in.
-            sql = "INSERT INTO {} ({}) VALUES {}".format(  # noqa: S608
-                quote(opts.db_table), ", ".join(columns), ", ".join([placeholder] * len(chunk))
+    given = variables or {}
+    values = {p: json_field.get_db_prep_save(given[p], connection) for p in phones if p in given}
+    message_id, batch_id = msg.pk, batch.pk
+    insert_rows(
+        Recipient,
+        ["message", "batch", "phone", "variables", "status", "tx_id", "error_code", "created_at"],
+        [
+            (
+                message_id,
+                batch_id,
+                phone,
+                values.get(phone),
+                status,
+                "",
+                "",
+                created,
             )
-            cursor.execute(sql, [value for row in chunk for value in row])
+            for phone in phones
+        ],
+    )
 
 
 def deliver_message(
