@@ -20,7 +20,7 @@ DATABASES = {
         "PORT": os.environ.get("BENCH_DB_PORT", "5432"),
         "CONN_MAX_AGE": 60,
         # Server-side prepared statements, as a busy production site would use.
-        "OPTIONS": {"prepare_threshold": 5},
+        "OPTIONS": {"prepare_threshold": 5, "server_side_binding": True},
     }
 }
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}

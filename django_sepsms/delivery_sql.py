@@ -8,6 +8,8 @@ end), with the same precedence rules as the portable code in ``delivery.py``.
 
 from __future__ import annotations
 
+import functools
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -15,6 +17,8 @@ from typing import Any
 from django.db import connection
 
 from .models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient
+
+_SAFE_LITERAL = re.compile(r"[a-z_]+")
 
 _SQL = """
 WITH target AS (
@@ -44,13 +48,13 @@ filled AS (
 counted AS (
     UPDATE {message} m
     SET delivered_count = m.delivered_count
-            + (%(status)s = %(success)s)::int - (c.old_status = %(success)s)::int,
+            + (%(status)s = {success})::int - (c.old_status = {success})::int,
         failed_count = m.failed_count
-            + (%(status)s = ANY(%(failures)s))::int - (c.old_status = ANY(%(failures)s))::int
+            + (%(status)s = ANY({failures}))::int - (c.old_status = ANY({failures}))::int
     FROM changed c
     WHERE m.id = c.message_id
-      AND ((%(status)s = %(success)s) <> (c.old_status = %(success)s)
-           OR (%(status)s = ANY(%(failures)s)) <> (c.old_status = ANY(%(failures)s)))
+      AND ((%(status)s = {success}) <> (c.old_status = {success})
+           OR (%(status)s = ANY({failures})) <> (c.old_status = ANY({failures})))
     RETURNING m.id
 )
 SELECT t.id, t.message_id, t.status, c.old_status IS NOT NULL, t.phone, t.batch_id,
@@ -69,16 +73,34 @@ class Row:
     batch_id: int
 
 
-def _tables() -> dict[str, str]:
+@functools.cache
+def _formatted(sql: str) -> str:
+    """``sql`` with the table names and the app's own status constants filled in.
+
+    The constants are literals, not parameters: they never change, and every
+    parameter less is less to convert on each of thousands of reports.
+    """
     from .models import WebhookEvent
 
+    def literal(value: str) -> str:
+        if not _SAFE_LITERAL.fullmatch(value):  # only the app's own enum values
+            raise ValueError(value)
+        return f"'{value}'"
+
     quote = connection.ops.quote_name
-    return {
-        "recipient": quote(Recipient._meta.db_table),
-        "batch": quote(MessageBatch._meta.db_table),
-        "message": quote(Message._meta.db_table),
-        "event": quote(WebhookEvent._meta.db_table),
-    }
+    return sql.format(
+        recipient=quote(Recipient._meta.db_table),
+        batch=quote(MessageBatch._meta.db_table),
+        message=quote(Message._meta.db_table),
+        event=quote(WebhookEvent._meta.db_table),
+        success=literal(Recipient.Status.SUCCESS.value),
+        failures="ARRAY[{}]::varchar[]".format(
+            ", ".join(literal(str(s)) for s in FAILED_RECIPIENT_STATUSES)
+        ),
+        waiting=literal(WebhookEvent.Outcome.WAITING.value),
+        applied=literal(WebhookEvent.Outcome.APPLIED.value),
+        no_change=literal(WebhookEvent.Outcome.NO_CHANGE.value),
+    )
 
 
 def _report_params(
@@ -91,8 +113,6 @@ def _report_params(
         "lower": lower,
         "tx_id": tx_id[:64],
         "at": at,
-        "success": Recipient.Status.SUCCESS.value,
-        "failures": [str(s) for s in FAILED_RECIPIENT_STATUSES],
     }
 
 
@@ -102,7 +122,7 @@ def apply_in_one_statement(
     """Run the statement; ``None`` when no such recipient is recorded."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _SQL.format(**_tables()), _report_params(sms_uuid, msisdn, status, lower, tx_id, at)
+            _formatted(_SQL), _report_params(sms_uuid, msisdn, status, lower, tx_id, at)
         )
         found = cursor.fetchone()
     if found is None:
@@ -117,20 +137,20 @@ def apply_in_one_statement(
     )
 
 
-# The same lookup and updates as _SQL, plus storing the event; only table names
-# are formatted in later.
+# The same lookup and updates as _SQL, plus storing the event; see _formatted()
+# for what is filled in later.
 _RECEIVE_SQL = (
     _SQL.rsplit("SELECT t.id", 1)[0].rstrip()  # noqa: S608
     + """,
 stored AS (
     INSERT INTO {event} (event, dedupe_key, signed_at, received_at, payload, outcome,
                          sms_uuid, tx_id, msisdn, error, applied_at)
-    SELECT %(event)s, %(key)s, %(signed_at)s, %(now)s, %(payload)s::jsonb,
-           CASE WHEN NOT EXISTS (SELECT 1 FROM target) THEN %(waiting)s
-                WHEN EXISTS (SELECT 1 FROM changed) THEN %(applied)s
-                ELSE %(no_change)s END,
+    SELECT %(event)s, %(key)s, %(signed_at)s, %(at)s, %(payload)s::jsonb,
+           CASE WHEN NOT EXISTS (SELECT 1 FROM target) THEN {waiting}
+                WHEN EXISTS (SELECT 1 FROM changed) THEN {applied}
+                ELSE {no_change} END,
            %(uuid)s, %(tx_id)s, %(phone)s, '',
-           CASE WHEN EXISTS (SELECT 1 FROM changed) THEN %(now)s::timestamptz END
+           CASE WHEN EXISTS (SELECT 1 FROM changed) THEN %(at)s::timestamptz END
     RETURNING id, outcome, applied_at
 )
 SELECT s.id, s.outcome, s.applied_at, t.id, t.message_id, t.status, t.phone, t.batch_id
@@ -167,20 +187,15 @@ def receive_report_in_one_statement(
     """
     from .models import WebhookEvent
 
-    sql = _RECEIVE_SQL.format(**_tables())
     params = {
         **_report_params(sms_uuid, msisdn, status, lower, tx_id, now),
-        "now": now,
         "event": event,
         "key": key,
         "signed_at": signed_at,
         "payload": payload_json,
-        "waiting": WebhookEvent.Outcome.WAITING.value,
-        "applied": WebhookEvent.Outcome.APPLIED.value,
-        "no_change": WebhookEvent.Outcome.NO_CHANGE.value,
     }
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_formatted(_RECEIVE_SQL), params)
         row = cursor.fetchone()
     event_id, outcome, applied_at, recipient_id, message_id, old_status, phone, batch_id = row
     recipient = None

@@ -16,6 +16,8 @@ def send_after_commit(signal: Signal, sender: Any, **kwargs: Any) -> None:
 
     A receiver that raises is logged; it never breaks the caller.
     """
+    if not signal.has_listeners(sender):
+        return
 
     def _send() -> None:
         for receiver, result in signal.send_robust(sender, **kwargs):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from urllib.parse import unquote, urlparse
+from urllib.parse import parse_qs, unquote, urlparse
 
 SECRET_KEY = "tests-only-not-secret"
 DEBUG = False
@@ -61,6 +61,15 @@ TEMPLATES = [
 ]
 
 
+def _pg_options(query: dict[str, list[str]]) -> dict[str, object]:
+    options: dict[str, object] = {}
+    if "server_side_binding" in query:
+        options["server_side_binding"] = query["server_side_binding"][-1].lower() == "true"
+    if "prepare_threshold" in query:
+        options["prepare_threshold"] = int(query["prepare_threshold"][-1])
+    return options
+
+
 def _database_from_url(url: str) -> dict[str, object]:
     parsed = urlparse(url)
     if parsed.scheme in {"postgres", "postgresql"}:
@@ -72,6 +81,8 @@ def _database_from_url(url: str) -> dict[str, object]:
             "HOST": parsed.hostname or "127.0.0.1",
             "PORT": str(parsed.port or 5432),
             "TEST": {"NAME": "test_" + (unquote(parsed.path.lstrip("/")) or "sepsms")},
+            # e.g. ?server_side_binding=true&prepare_threshold=5, as a busy site would run.
+            "OPTIONS": _pg_options(parse_qs(parsed.query)),
         }
     if parsed.scheme == "sqlite":
         # A file, not memory: live-server tests then get connections of their own

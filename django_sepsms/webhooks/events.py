@@ -162,7 +162,7 @@ def _receive_report_on_postgresql(
         applied_at=received.applied_at,
     )
     row = received.recipient
-    if row is not None and row.changed:
+    if row is not None and row.changed and delivery_status_changed.has_listeners(Recipient):
         recipient = Recipient(
             pk=row.recipient_id,
             message_id=row.message_id,
