@@ -75,7 +75,7 @@ def send_sms(
 
         enqueue_delivery(msg)
         return msg
-    deliver_message(msg, backend=backend, fail_silently=fail_silently)
+    deliver_message(msg, backend=backend, fail_silently=fail_silently, recorded=prepared)
     return msg
 
 
@@ -97,6 +97,8 @@ class PreparedMessage:
         self.scheduled_at = scheduled_at
         self.variables = variables
         self.kind = kind
+        #: The numbers of each recorded batch, by batch id (set by :func:`record_message`).
+        self.batch_phones: dict[int, list[str]] = {}
 
     def estimated_credit(self) -> int:
         if not self.variables:
@@ -206,7 +208,8 @@ def record_message(prepared: PreparedMessage, **fields: Any) -> Message:
             batches = list(msg.batches.order_by("position"))
         for batch in batches:
             start = batch.position * size
-            insert_recipients(msg, batch, phones[start : start + size], prepared.variables)
+            prepared.batch_phones[batch.pk] = phones[start : start + size]
+            insert_recipients(msg, batch, prepared.batch_phones[batch.pk], prepared.variables)
     return msg
 
 
@@ -253,6 +256,7 @@ def deliver_message(
     text: str | None = None,
     progress: Callable[[int], None] | None = None,
     postpone_passing_errors: bool = False,
+    recorded: PreparedMessage | None = None,
 ) -> Message:
     """Send every batch of ``msg`` that nobody has sent yet.
 
@@ -263,7 +267,8 @@ def deliver_message(
     of recipients of each batch handed over. With ``postpone_passing_errors``
     (background workers), a batch that failed only for a passing reason (no
     connection, over the provider's rate) is put back in the queue, with the
-    rest, instead of being failed.
+    rest, instead of being failed. ``recorded``, the message just recorded
+    by this process, spares reading its numbers back from the database.
     """
     backend = backend or get_backend()
     first_error: SepsmsError | None = None
@@ -303,7 +308,7 @@ def deliver_message(
                 break
             if not _claim(batch):
                 continue
-            sms = _outgoing(msg, batch, wire_text)
+            sms = _outgoing(msg, batch, wire_text, recorded)
             in_flight.append((batch, pool.submit(backend.send_message, sms)))
             while len(in_flight) >= concurrency:
                 collect()
@@ -332,10 +337,17 @@ def _claim(batch: MessageBatch) -> bool:
     )
 
 
-def _outgoing(msg: Message, batch: MessageBatch, text: str) -> OutgoingSms:
-    rows = list(
-        Recipient.objects.filter(batch=batch).order_by("id").values_list("phone", "variables")
-    )
+def _outgoing(
+    msg: Message, batch: MessageBatch, text: str, recorded: PreparedMessage | None
+) -> OutgoingSms:
+    rows: list[tuple[str, Any]]
+    if recorded is not None and batch.pk in recorded.batch_phones:
+        given = recorded.variables or {}
+        rows = [(phone, given.get(phone)) for phone in recorded.batch_phones[batch.pk]]
+    else:
+        rows = list(
+            Recipient.objects.filter(batch=batch).order_by("id").values_list("phone", "variables")
+        )
     return OutgoingSms(
         message=text,
         recipients=[phone for phone, _ in rows],
