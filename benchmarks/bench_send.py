@@ -184,7 +184,9 @@ def run(args: argparse.Namespace) -> None:
     print(f"database:                  {connection.vendor}")
     print(f"baseline (bare POSTs):     {args.recipients / best_base:,.0f} recipients/s")
     print(f"send_sms():                {args.recipients / best_app:,.0f} recipients/s")
-    print(f"throughput ratio app/base: {ratio:.2f}  (target >= 0.80)")
+    rounds = ", ".join(f"{b / a:.2f}" for a, b in zip(app_times, base_times, strict=True))
+    print(f"ratio in each round:       {rounds}")
+    print(f"throughput ratio app/base: {ratio:.2f}  (best of each; target >= 0.80)")
 
 
 if __name__ == "__main__":

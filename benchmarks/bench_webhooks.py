@@ -113,8 +113,15 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument(
+        "--client-side-binding",
+        action="store_true",
+        help="Use Django's default psycopg binding (no prepared statements) in the server.",
+    )
     args = parser.parse_args()
+    if args.client_side_binding:
+        os.environ["BENCH_CLIENT_SIDE_BINDING"] = "1"
 
     admin = psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True)
     admin.execute(f'CREATE DATABASE "{DB_NAME}"')
@@ -164,11 +171,14 @@ def main() -> None:
         bare, app = max(bare_rates), max(app_rates)
         print(
             f"webhooks per run:          {args.requests:,} from {args.clients} clients, "
-            f"gunicorn with {args.workers} workers, PostgreSQL"
+            f"gunicorn with {args.workers} workers, PostgreSQL, "
+            f"{'client' if args.client_side_binding else 'server'}-side binding"
         )
         print(f"bare view (parse+UPDATE):  {bare:,.0f} requests/s")
         print(f"receiver (sepsms:webhook): {app:,.0f} requests/s")
-        print(f"ratio receiver/bare:       {app / bare:.2f}  (target >= 0.60)")
+        rounds = ", ".join(f"{a / b:.2f}" for a, b in zip(app_rates, bare_rates, strict=True))
+        print(f"ratio in each round:       {rounds}")
+        print(f"ratio receiver/bare:       {app / bare:.2f}  (best of each; target >= 0.60)")
     finally:
         if server is not None:
             server.terminate()

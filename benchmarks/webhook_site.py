@@ -19,8 +19,13 @@ DATABASES = {
         "HOST": os.environ.get("BENCH_DB_HOST", "127.0.0.1"),
         "PORT": os.environ.get("BENCH_DB_PORT", "5432"),
         "CONN_MAX_AGE": 60,
-        # Server-side prepared statements, as a busy production site would use.
-        "OPTIONS": {"prepare_threshold": 5, "server_side_binding": True},
+        # Server-side binding and prepared statements, as docs/deployment.rst recommends;
+        # bench_webhooks.py --client-side-binding measures Django's default instead.
+        "OPTIONS": (
+            {}
+            if os.environ.get("BENCH_CLIENT_SIDE_BINDING")
+            else {"prepare_threshold": 5, "server_side_binding": True}
+        ),
     }
 }
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
