@@ -1,7 +1,9 @@
 """Settings for the test suite.
 
-The database comes from ``DATABASE_URL`` (default: SQLite in memory), e.g.
-``DATABASE_URL=postgres://postgres@127.0.0.1:5432/sepsms``. The cache is Redis
+The database comes from ``DATABASE_URL`` (default: SQLite, in a file for the test run), e.g.
+``DATABASE_URL=postgres://postgres@127.0.0.1:5432/sepsms``; add
+``?server_side_binding=true&prepare_threshold=5`` for psycopg's server-side
+binding and prepared statements. The cache is Redis
 at ``REDIS_URL`` (default ``redis://127.0.0.1:6379/15``) so limits are shared
 across processes as in production.
 """
