@@ -4,7 +4,8 @@ Recording a large send is mostly inserting recipient rows. Building model
 instances and binding thousands of placeholders costs more than the database's
 own work, so rows go in as plain tuples: ``COPY`` on PostgreSQL with psycopg 3,
 one prepared statement run for every row on SQLite, and multi-row ``INSERT``
-statements elsewhere.
+statements elsewhere. ``COPY`` appears in Django's query log (and so in
+``assertNumQueries``) but not to ``connection.execute_wrapper()`` hooks.
 """
 
 from __future__ import annotations
