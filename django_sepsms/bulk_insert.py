@@ -57,9 +57,10 @@ def _strategy(connection: Any) -> str:
     if connection.vendor == "sqlite":
         return "executemany"
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            if hasattr(cursor.cursor, "copy"):  # psycopg 3
-                return "copy"
+        from django.db.backends.postgresql.psycopg_any import is_psycopg3
+
+        if is_psycopg3:
+            return "copy"
     return "values"
 
 
