@@ -112,9 +112,11 @@ def main() -> None:
     parser.add_argument("--large", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
+    if connection.vendor != "postgresql":
+        raise SystemExit("bench_admin.py fills its tables in SQL on PostgreSQL: set DATABASE_URL.")
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0)
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         user = get_user_model().objects.create_superuser("bench", "b@example.com", "pw")
         client = Client()

@@ -116,7 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     setup_test_environment()
     old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0)
+    connection.creation.create_test_db(verbosity=0, autoclobber=True)
     try:
         with SimulatorProcess() as sim:
             settings = {

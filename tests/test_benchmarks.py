@@ -1,0 +1,89 @@
+"""The benchmarks in ``benchmarks/`` still run: each once, tiny, on this leg's database.
+
+Their figures are not checked here (tiny runs say nothing about speed); only
+that every benchmark starts its simulator or server, measures and prints its
+ratios, and cleans up after itself.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+from django.db import connection
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def _database_url(name: str) -> str:
+    """This leg's database server, with a database of the benchmark's own."""
+    url = os.environ.get("DATABASE_URL", "sqlite://")
+    if connection.vendor != "postgresql":
+        return "sqlite://"
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path=f"/sepsms_smoke_{name}"))
+
+
+def _run(script: str, *args: str, database: str) -> str:
+    env = {**os.environ, "DATABASE_URL": _database_url(database)}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_bench_send_prints_both_ratios() -> None:
+    out = _run(
+        "bench_send.py", "--recipients", "120", "--batch", "50", "--rounds", "1", database="send"
+    )
+    assert "HTTP backend:" in out
+    assert "send_sms():" in out
+    assert out.count("ratio to baseline:") == 2
+
+
+def test_bench_send_with_latency() -> None:
+    out = _run(
+        "bench_send.py",
+        "--recipients",
+        "60",
+        "--batch",
+        "30",
+        "--rounds",
+        "1",
+        "--latency",
+        "0.01",
+        database="send_latency",
+    )
+    assert "10 ms latency" in out
+    assert "its own process" in out
+
+
+def test_bench_campaign_runs() -> None:
+    out = _run("bench_campaign.py", "--recipients", "300", database="campaign")
+    assert "wall-time ratio:" in out
+
+
+def test_bench_admin_runs() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the admin benchmark fills its tables on PostgreSQL (CI runs it)")
+    out = _run("bench_admin.py", "--large", "1500", "--repeat", "1", database="admin")
+    assert "worst time ratio:" in out
+
+
+def test_bench_webhooks_runs() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the webhook benchmark serves from PostgreSQL (CI runs it)")
+    out = _run("bench_webhooks.py", "--requests", "60", "--rounds", "1", database="webhooks")
+    assert "ratio receiver/bare:" in out
