@@ -627,6 +627,19 @@ class TestWebhooks:
         assert [name for name, _ in receiver.events] == ["sms.sent", "dr.failed", "sms.failed"]
         assert receiver.events[2][1] == {"smsUuid": uuid, "status": "failed"}
 
+    def test_reset_leaves_no_event_from_before(self, sim: Simulator, receiver: Receiver) -> None:
+        # Deliveries run in the background: reset() must not race one of them.
+        for _ in range(40):
+            sim.delivery_delay = 0
+            sent_uuid(sim)
+            time.sleep(0.002)
+            sim.reset()
+            sim.webhook_retry_delay = 0.01
+            receiver.clear()
+            assert sim.wait_for_webhooks(5)
+            assert receiver.events == []
+            assert sim.webhook_log == []
+
     def test_duplicates(self, sim: Simulator, receiver: Receiver) -> None:
         sim.webhook_duplicates = True
         sent_uuid(sim)

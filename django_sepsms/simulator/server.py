@@ -792,8 +792,9 @@ class Simulator:
     def reset(self) -> None:
         """Forget messages, OTPs, the inbox, requests, faults, limits and webhooks;
         restore keys, credits and switches as given to the constructor."""
-        self._state.reset()
-        self._dispatcher.clear()
+        with self._delivery_lock:  # no delivery of the old messages is queued after this
+            self._state.reset()
+            self._dispatcher.clear()
 
     # -- addresses --------------------------------------------------------------------
 

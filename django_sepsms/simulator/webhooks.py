@@ -81,13 +81,18 @@ class WebhookDispatcher:
             self._thread = None
 
     def clear(self) -> None:
-        """Drop queued events and the log; a delivery in flight is abandoned."""
+        """Drop queued events and the log.
+
+        A POST already on its way is let finish (it is not retried), so no
+        event from before the call reaches the receiver after it returns.
+        """
         with self._cond:
             self._generation += 1
             self._busy -= len(self._queue)
             self._queue.clear()
-            self._log.clear()
             self._cond.notify_all()
+            self._cond.wait_for(lambda: self._busy == 0, _POST_TIMEOUT + 1)
+            self._log.clear()
 
     def enqueue(self, events: Iterable[Event]) -> None:
         """Queue ``events`` in order (twice over with ``webhook_duplicates``)."""
