@@ -283,9 +283,8 @@ def deliver_message(
     concurrency = max(1, sepsms_settings.SEND_CONCURRENCY) if backend.thread_safe_sends else 1
     stop: SepsmsError | None = None  # the first refusal: no further batch is started
 
-    def collect() -> None:
+    def collect(item: tuple[MessageBatch, Future[SendResult]]) -> None:
         nonlocal first_error, stop
-        item = in_flight.popleft()
         if postpone_passing_errors:
             error = _collect_or_requeue(item, progress)
             if error is not None and error.retryable:
@@ -301,19 +300,32 @@ def deliver_message(
     # Requests go out from a small pool while this thread, which owns the
     # database connection and its transaction, claims and records batches.
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sepsms-send")
+    pending = msg.batches.filter(status=Message.Status.QUEUED).order_by("position").iterator()
+
+    def start_next() -> bool:
+        for batch in pending:
+            if _claim(batch):
+                sms = _outgoing(msg, batch, wire_text, recorded)
+                in_flight.append((batch, pool.submit(backend.send_message, sms)))
+                return True
+        return False
+
     try:
-        pending = msg.batches.filter(status=Message.Status.QUEUED).order_by("position")
-        for batch in pending.iterator():
-            if stop is not None:
-                break
-            if not _claim(batch):
-                continue
-            sms = _outgoing(msg, batch, wire_text, recorded)
-            in_flight.append((batch, pool.submit(backend.send_message, sms)))
-            while len(in_flight) >= concurrency:
-                collect()
+        while len(in_flight) < concurrency and start_next():
+            pass
         while in_flight:
-            collect()
+            item = in_flight.popleft()
+            failure = item[1].exception()  # waits for the answer
+            # The freed slot is refilled before this answer is recorded, so a
+            # request is on the wire while the database work is done; never
+            # after a refusal, which stops the send.
+            try:
+                if stop is None and (
+                    failure is None or isinstance(failure, AmbiguousRequestError)
+                ):
+                    start_next()
+            finally:
+                collect(item)
         if stop is not None and not (postpone_passing_errors and stop.retryable):
             _fail_remaining(msg, stop)
     finally:

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 from collections.abc import Iterator
 from io import StringIO
 from typing import Any
@@ -13,7 +14,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import django_sepsms
-from django_sepsms import get_backend, send_sms
+from django_sepsms import get_backend, send_sms, sending
+from django_sepsms.backends.base import OutgoingSms, SendResult
 from django_sepsms.backends.console import ConsoleBackend
 from django_sepsms.backends.dummy import DummyBackend
 from django_sepsms.backends.locmem import LocmemBackend
@@ -331,3 +333,28 @@ def test_abandoned_batches_become_unconfirmed() -> None:
     msg.refresh_from_db()
     assert msg.status == Message.Status.UNCONFIRMED
     assert Recipient.objects.get().status == Recipient.Status.UNCONFIRMED
+
+
+def test_next_request_goes_out_while_an_answer_is_recorded(monkeypatch: Any) -> None:
+    second_started = threading.Event()
+
+    class Backend(LocmemBackend):
+        def send_message(self, sms: OutgoingSms) -> SendResult:
+            if sms.recipients == ["66812345679"]:
+                second_started.set()
+            return super().send_message(sms)
+
+    overlapped: list[bool] = []
+    record = sending._record_batch_result
+
+    def record_first_after_second_started(batch: MessageBatch, result: SendResult) -> None:
+        if batch.position == 0:
+            overlapped.append(second_started.wait(2))
+        record(batch, result)
+
+    monkeypatch.setattr(sending, "_record_batch_result", record_first_after_second_started)
+    with override_settings(SEPSMS={"ORIGIN": "X", "BATCH_SIZE": 1, "SEND_CONCURRENCY": 1}):
+        msg = send_sms("Hi", ["0812345678", "0812345679"], backend=Backend())
+    assert overlapped == [True]
+    assert msg.status == Message.Status.COMPLETED
+    assert list(msg.batches.values_list("status", flat=True)) == [Message.Status.COMPLETED] * 2
