@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
@@ -98,6 +100,7 @@ def _check_backend() -> list[CheckMessage]:
                     id="sepsms.W005",
                 )
             )
+        messages += _check_base_url(sepsms_settings.BASE_URL)
     if (
         issubclass(klass, LocalBackend)
         and not settings.DEBUG
@@ -262,6 +265,37 @@ def _check_proxies() -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _check_base_url(url: str) -> list[CheckMessage]:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return [
+            Error(
+                f"SEPSMS['BASE_URL'] = {url!r} is not an http(s) URL.",
+                hint=f"Leave it unset for {contract.DEFAULT_BASE_URL}, or point it at the "
+                "simulator, e.g. 'http://127.0.0.1:8025/api/v2'.",
+                id="sepsms.E016",
+            )
+        ]
+    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        return [
+            Warning(
+                f"SEPSMS['BASE_URL'] sends the API key to {parts.hostname} unencrypted (http).",
+                hint="Use https:// for anything but a simulator on this machine.",
+                id="sepsms.W007",
+            )
+        ]
+    return []
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _check_cache() -> list[CheckMessage]:

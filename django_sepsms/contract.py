@@ -27,6 +27,9 @@ PATH_OTP_SEND: Final = "/otp/send"
 PATH_OTP_VERIFY: Final = "/otp/verify"
 #: [page] ``sms:send`` covers cancelling, but no path is documented.
 PATH_CANCEL: Final[str | None] = None
+#: [assumed] the query parameter that asks ``PATH_RECIPIENTS`` for the page after
+#: ``nextCursor``; each page is ``{"items": [...], "nextCursor": ...}``.
+RECIPIENTS_CURSOR_PARAM: Final = "cursor"
 
 # --- Scopes [page] ----------------------------------------------------------
 SCOPES: Final = (
@@ -81,6 +84,19 @@ LIMIT_OTP_SEND_PER_IP: Final = (5, 60)
 LIMIT_ALL: Final = (2400, 60)
 HEADER_RETRY_AFTER: Final = "Retry-After"
 HEADER_RATELIMIT_REMAINING: Final = "RateLimit-Remaining"
+
+
+def post_was_refused(status: int) -> bool:
+    """Whether an error answer to a POST proves the provider did nothing.
+
+    [assumed] The page documents no idempotency key and no meaning of a 5xx.
+    A 4xx is a refusal (bad key, scope, content or credit; 429 over the
+    limit), so the request may be corrected or sent again. A 5xx may come
+    from a gateway after the provider did the work, so it is treated like a
+    lost answer: never sent again blindly.
+    """
+    return 400 <= status < 500
+
 
 # --- Errors -----------------------------------------------------------------
 #: [page] the one documented code; [assumed] the rest share its dotted form.

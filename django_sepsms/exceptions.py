@@ -1,8 +1,9 @@
 """Exceptions raised by django-sepsms.
 
 Provider answers become :class:`ProviderError` subclasses carrying the HTTP
-status, the provider's ``error.code`` and its message. Configuration problems
-are :class:`ConfigurationError`, which ``fail_silently`` never hides.
+status, the provider's ``error.code`` and its message. Problems of this site's
+setup (:class:`ConfigurationError`, and a key the provider refuses or that
+lacks a scope or an allowed IP) are never hidden by ``fail_silently``.
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ class SepsmsError(Exception):
     code: str = ""
     #: Whether the same request may be sent again without risk of a double send.
     retryable: bool = False
+    #: Whether this site's setup is wrong (settings, API key, scopes, allowed IPs):
+    #: ``fail_silently`` never hides such an error.
+    configuration_problem: bool = False
 
 
 class ConfigurationError(SepsmsError, ImproperlyConfigured):
     """The ``SEPSMS`` settings are incomplete or contradictory."""
+
+    configuration_problem = True
 
 
 class NotSupportedError(SepsmsError):
@@ -64,9 +70,13 @@ class ProviderError(SepsmsError):
 class AuthenticationError(ProviderError):
     """The API key is missing or invalid (401)."""
 
+    configuration_problem = True
+
 
 class PermissionDeniedError(ProviderError):
     """The key lacks the scope, or this server's IP is not allowed (403)."""
+
+    configuration_problem = True
 
 
 class ProviderValidationError(ProviderError):

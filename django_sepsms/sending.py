@@ -64,7 +64,8 @@ def send_sms(
     naming each bad one is raised and nothing is recorded or sent. The message
     and its recipients are then saved, sent in ``BATCH_SIZE`` requests, and
     the provider's answer is stored on them. A provider failure is recorded on the rows and raised,
-    unless ``fail_silently``; configuration errors are always raised.
+    unless ``fail_silently``; errors of this site's setup (settings, a refused
+    API key, a missing scope or IP) are always raised.
     """
     prepared = prepare_message(
         message, recipients, origin=origin, scheduled_at=scheduled_at, variables=variables
@@ -329,13 +330,12 @@ def deliver_message(
         if stop is not None and not (postpone_passing_errors and stop.retryable):
             _fail_remaining(msg, stop)
     finally:
+        pending.close()  # its cursor, now: a traceback may keep this frame alive
         pool.shutdown(wait=True)
         backend.close()
     refresh_message_totals(msg)
     send_after_commit(message_sent, Message, message=msg, error=first_error)
-    if first_error is not None and (
-        isinstance(first_error, ConfigurationError) or not fail_silently
-    ):
+    if first_error is not None and (first_error.configuration_problem or not fail_silently):
         raise first_error
     return msg
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import logging
 import socket
 from typing import Any
@@ -13,7 +14,8 @@ from django.test import override_settings
 from django.utils import timezone
 
 import django_sepsms
-from django_sepsms import get_balance, send_otp, send_sms, verify_otp
+from django_sepsms import contract, get_balance, send_otp, send_sms, verify_otp
+from django_sepsms.backends.base import OutgoingSms
 from django_sepsms.backends.sepsms import SepsmsBackend
 from django_sepsms.exceptions import (
     AmbiguousRequestError,
@@ -164,6 +166,32 @@ def test_connections_are_pooled(sim: Simulator) -> None:
     assert len(ports) <= 4
 
 
+def test_1000_sends_through_one_backend_use_a_handful_of_connections(sim: Simulator) -> None:
+    sim.credits = 10**6
+    b = backend(sim)  # no ``with``: the session outlives each call
+    with override_settings(SEPSMS={**_settings(sim), "THROTTLE": False}):
+        for i in range(1000):
+            b.send_message(OutgoingSms("Hi", [f"66812{i:06d}"], "TESTSHOP"))
+        msg = send_sms("Hi", ["0812345678"], backend=b)  # send_sms leaves it open too
+    assert msg.status == Message.Status.PENDING
+    assert len(sim.messages) == 1001
+    assert len({r.client_port for r in sim.requests}) <= 4
+    b.close()
+    assert b._session is None
+
+
+def test_a_backend_dropped_without_close_closes_its_connections(sim: Simulator) -> None:
+    b = backend(sim)
+    b.get_balance()
+    session = b._session
+    assert session is not None
+    adapter = session.get_adapter(sim.base_url)
+    assert adapter.poolmanager.pools  # type: ignore[attr-defined]
+    del b
+    gc.collect()
+    assert not adapter.poolmanager.pools  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "exc"),
     [
@@ -220,14 +248,108 @@ def test_5xx_on_get_is_retried(sim: Simulator) -> None:
     assert len(b.slept) == 2  # type: ignore[attr-defined]
 
 
-def test_503_on_post_is_retried_500_is_not(sim: Simulator) -> None:
-    sim.fail_next("/message/send", status=503, times=1)
-    assert send_sms("Hi", ["0812345678"], backend=backend(sim)).status == Message.Status.PENDING
-    sim.fail_next("/message/send", status=500, code="server.error", times=1)
-    with pytest.raises(ProviderUnavailableError):
+def _sends(sim: Simulator) -> int:
+    return [r.path for r in sim.requests].count("/api/v2/message/send")
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_on_a_send_is_unconfirmed_and_never_resent(sim: Simulator, status: int) -> None:
+    sim.fail_next("/message/send", status=status)
+    b = backend(sim)
+    with pytest.raises(AmbiguousRequestError) as info:
+        send_sms("Hi", ["0812345678"], backend=b)
+    assert info.value.status == status
+    assert info.value.code == "server.unavailable"
+    assert _sends(sim) == 1
+    assert b.slept == []  # type: ignore[attr-defined]
+    msg = Message.objects.get()
+    assert msg.status == Message.Status.UNCONFIRMED
+    assert msg.recipients.get().status == Recipient.Status.UNCONFIRMED
+
+
+def test_5xx_after_the_provider_acted_is_sent_once(sim: Simulator) -> None:
+    sim.fail_next("/message/send", status=502, process=True)
+    with pytest.raises(AmbiguousRequestError):
         send_sms("Hi", ["0812345678"], backend=backend(sim))
+    assert len(sim.messages) == 1  # the provider has it...
+    assert _sends(sim) == 1  # ...and it was not sent again
+    assert Message.objects.get().status == Message.Status.UNCONFIRMED
+
+
+def test_connection_dropped_after_the_provider_acted_is_unconfirmed(sim: Simulator) -> None:
+    sim.fail_next("/message/send", drop=True, process=True)
+    with pytest.raises(AmbiguousRequestError) as info:
+        send_sms("Hi", ["0812345678"], backend=backend(sim))
+    assert info.value.code == "network.ambiguous"
     assert len(sim.messages) == 1
-    assert Message.objects.filter(status=Message.Status.FAILED).count() == 1
+    assert _sends(sim) == 1
+    assert Message.objects.get().status == Message.Status.UNCONFIRMED
+
+
+def test_dropped_connection_on_a_get_is_retried(sim: Simulator) -> None:
+    sim.fail_next("/message/credit", drop=True)
+    b = backend(sim)
+    assert b.get_balance() == sim.credits
+    assert len(b.slept) == 1  # type: ignore[attr-defined]
+
+
+def test_5xx_on_a_get_is_a_provider_error_once_retries_are_used(sim: Simulator) -> None:
+    sim.fail_next("/message/credit", status=500, code="server.error", times=10)
+    b = backend(sim, max_retries=2)
+    with pytest.raises(ProviderUnavailableError):
+        b.get_balance()
+    assert len(b.slept) == 2  # type: ignore[attr-defined]
+
+
+def test_otp_send_never_waits_long_for_the_provider(sim: Simulator) -> None:
+    b = backend(sim, max_retry_wait=30)
+
+    def send() -> str:
+        return b.send_otp(
+            "66812345678", origin="TESTSHOP", template="{code} {ref}", ttl=300, code_length=6
+        ).reference
+
+    # Only the provider's 429 is tested here, not the throttle's own 5 a minute.
+    with override_settings(SEPSMS={**_settings(sim), "THROTTLE": False}):
+        sim.fail_next("/otp/send", status=429, code=contract.ERROR_RATE_LIMITED, retry_after=20)
+        with pytest.raises(RateLimitedError) as info:
+            send()
+        assert info.value.retry_after == 20
+        assert b.slept == []  # type: ignore[attr-defined]
+        sim.fail_next("/otp/send", status=429, code=contract.ERROR_RATE_LIMITED, retry_after=1)
+        assert send()
+    assert b.slept == [1.0]  # type: ignore[attr-defined]
+
+
+def test_a_refused_key_is_never_silenced(sim: Simulator) -> None:
+    with pytest.raises(AuthenticationError):
+        send_sms(
+            "Hi", ["0812345678"], backend=backend(sim, api_key="sk_sep_wrong"), fail_silently=True
+        )
+    assert Message.objects.get().status == Message.Status.FAILED
+
+
+def test_a_missing_scope_is_never_silenced(sim: Simulator) -> None:
+    b = backend(sim, api_key="sk_sep_readonly")
+    with pytest.raises(PermissionDeniedError):
+        send_sms("Hi", ["0812345678"], backend=b, fail_silently=True)
+    assert Message.objects.get().status == Message.Status.FAILED
+
+
+def test_other_provider_errors_are_silenced_on_request(sim: Simulator) -> None:
+    sim.credits = 0
+    msg = send_sms("Hi", ["0812345678"], backend=backend(sim), fail_silently=True)
+    assert msg.status == Message.Status.FAILED
+    assert msg.error_code == "credit.insufficient"
+
+
+@pytest.mark.parametrize("base_url", ["sepsms.com/api/v2", "ftp://sepsms.com/api/v2", "http://"])
+def test_an_unusable_base_url_is_a_configuration_error(sim: Simulator, base_url: str) -> None:
+    with pytest.raises(ConfigurationError, match="BASE_URL"):
+        send_sms("Hi", ["0812345678"], backend=backend(sim, base_url=base_url), fail_silently=True)
+    msg = Message.objects.get()
+    assert msg.status == Message.Status.FAILED
+    assert msg.recipients.get().status == Recipient.Status.FAILED
 
 
 def _closed_port() -> int:

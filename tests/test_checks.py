@@ -50,6 +50,24 @@ def test_unusual_api_key_prefix() -> None:
 
 
 @pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://sepsms.com/api/v2", []),
+        ("http://127.0.0.1:8025/api/v2", []),
+        ("http://localhost:8025/api/v2", []),
+        ("http://[::1]:8025/api/v2", []),
+        ("http://sepsms.com/api/v2", ["sepsms.W007"]),
+        ("sepsms.com/api/v2", ["sepsms.E016"]),
+        ("ftp://sepsms.com/api/v2", ["sepsms.E016"]),
+        ("https://", ["sepsms.E016"]),
+    ],
+)
+def test_base_url(url: str, expected: list[str]) -> None:
+    assert ids(BASE_URL=url) == expected
+    assert ids(BASE_URL=url, BACKEND=LOCMEM, ALLOW_LOCAL_BACKEND_IN_PRODUCTION=True) == []
+
+
+@pytest.mark.parametrize(
     ("length", "ok"), [(4, False), (5, False), (6, True), (8, True), (9, False)]
 )
 def test_code_length(length: int, ok: bool) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .. import contract
 from ..exceptions import (
     AuthenticationError,
     InsufficientCreditError,
@@ -21,7 +22,7 @@ from ..exceptions import (
 )
 
 _BY_PREFIX: list[tuple[str, type[ProviderError]]] = [
-    ("auth.invalid_credentials", AuthenticationError),
+    (contract.ERROR_INVALID_CREDENTIALS, AuthenticationError),
     ("auth.", PermissionDeniedError),
     ("credit.", InsufficientCreditError),
     ("rate_limit.", RateLimitedError),
@@ -76,13 +77,10 @@ def error_from_response(
             klass = ProviderUnavailableError
         else:
             klass = _BY_STATUS.get(status, ProviderError)
-    retry_after = parse_retry_after((headers or {}).get("Retry-After"))
-    error = klass(
+    retry_after = parse_retry_after((headers or {}).get(contract.HEADER_RETRY_AFTER))
+    return klass(
         message or f"The provider answered HTTP {status}.",
         status=status,
         code=code,
         retry_after=retry_after,
     )
-    if status == 503:
-        error.retryable = True  # "unavailable": the request was not processed
-    return error

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +27,7 @@ from ..exceptions import (
     ProviderError,
     ProviderUnavailableError,
     ProviderValidationError,
+    SepsmsError,
 )
 from .base import (
     BaseBackend,
@@ -40,8 +43,21 @@ from .errors import error_from_response
 logger = logging.getLogger("django_sepsms.http")
 
 #: POSTs may be retried only on answers that prove nothing was done.
-_POST_RETRY_STATUSES = frozenset({429, 503})
+_POST_RETRY_STATUSES = frozenset({429})
 _GET_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+#: Someone is waiting for an OTP: never hold its request longer than this.
+_OTP_MAX_WAIT = 1.0
+#: Failures that happen before a byte of the request leaves this server.
+_NOT_SENT_ERRORS = (
+    requests.ConnectTimeout,
+    requests.exceptions.SSLError,
+    requests.exceptions.ProxyError,
+)
+_BAD_URL_ERRORS = (
+    requests.exceptions.MissingSchema,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.InvalidURL,
+)
 _OTP_VERIFY_FAILURE_CODES = frozenset(
     {
         contract.ERROR_OTP_EXPIRED,
@@ -53,7 +69,7 @@ _OTP_VERIFY_FAILURE_CODES = frozenset(
 
 def _never_reached_server(exc: requests.RequestException) -> bool:
     """True when the connection failed before any byte of the request was sent."""
-    if isinstance(exc, requests.ConnectTimeout):
+    if isinstance(exc, _NOT_SENT_ERRORS):
         return True
     reason: Any = exc.args[0] if exc.args else None
     reason = getattr(reason, "reason", reason)
@@ -64,7 +80,19 @@ def _as_int(value: Any, default: int = 0) -> int:
     try:
         return int(value)
     except (TypeError, ValueError):
+        pass
+    try:
+        return int(float(value))  # "18420.0"
+    except (TypeError, ValueError, OverflowError):
         return default
+
+
+def _as_mapping(result: Any, what: str) -> Mapping[str, Any]:
+    if not isinstance(result, Mapping):
+        raise ProviderUnavailableError(
+            f"The provider's answer to {what} is not an object.", code="response.unexpected"
+        )
+    return result
 
 
 def _as_datetime(value: Any) -> datetime | None:
@@ -114,7 +142,11 @@ class SepsmsBackend(BaseBackend):
         )
         self._sleep = sleep
         self._session: requests.Session | None = None
+        self._session_lock = threading.Lock()
         self._depth = 0
+        self._opened_session = False  # made by open(), so the matching close() ends it
+        # A backend dropped without close() still closes its connections.
+        self._close_on_collect: dict[int, weakref.finalize[Any, Any]] = {}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} base_url={self.base_url!r}>"
@@ -122,9 +154,27 @@ class SepsmsBackend(BaseBackend):
     # -- connection ---------------------------------------------------------
 
     def open(self) -> None:
-        self._depth += 1
-        if self._session is not None:
-            return
+        """Make the session now (checking the key); calls until the matching
+        :meth:`close` share it. Without ``open()``, the first call makes it."""
+        with self._session_lock:
+            self._depth += 1
+            if self._session is None:
+                self._session = self._new_session()
+                self._opened_session = self._depth == 1
+
+    def close(self) -> None:
+        """End the session made by the matching :meth:`open`; at the outermost
+        level, end whichever session this backend holds."""
+        with self._session_lock:
+            if self._depth > 0:
+                self._depth -= 1
+                if self._depth or not self._opened_session:
+                    return
+            session, self._session, self._opened_session = self._session, None, False
+        if session is not None:
+            self._close_on_collect.pop(id(session))()
+
+    def _new_session(self) -> requests.Session:
         if not self._api_key:
             raise ConfigurationError(
                 'SEPSMS["API_KEY"] is not set: the HTTP backend cannot authenticate.'
@@ -140,13 +190,14 @@ class SepsmsBackend(BaseBackend):
                 "User-Agent": f"django-sepsms/{__version__} {requests.utils.default_user_agent()}",
             }
         )
-        self._session = session
+        self._close_on_collect[id(session)] = weakref.finalize(self, session.close)
+        return session
 
-    def close(self) -> None:
-        self._depth = max(0, self._depth - 1)
-        if self._depth == 0 and self._session is not None:
-            self._session.close()
-            self._session = None
+    def _current_session(self) -> requests.Session:
+        with self._session_lock:
+            if self._session is None:
+                self._session = self._new_session()
+            return self._session
 
     # -- HTTP ---------------------------------------------------------------
 
@@ -159,11 +210,7 @@ class SepsmsBackend(BaseBackend):
         params: Mapping[str, Any] | None = None,
         throttle_as: str | None = None,
     ) -> Any:
-        self.open()
-        try:
-            return self._request_with_retries(method, path, json, params, throttle_as)
-        finally:
-            self.close()
+        return self._request_with_retries(method, path, json, params, throttle_as)
 
     def _request_with_retries(
         self,
@@ -173,15 +220,16 @@ class SepsmsBackend(BaseBackend):
         params: Mapping[str, Any] | None,
         throttle_as: str | None,
     ) -> Any:
-        assert self._session is not None
+        session = self._current_session()
         url = self.base_url + path
         retry_statuses = _GET_RETRY_STATUSES if method == "GET" else _POST_RETRY_STATUSES
+        max_wait = _OTP_MAX_WAIT if throttle_as == "otp" else self.max_retry_wait
         attempt = 0
         while True:
             attempt += 1
             self._throttle(throttle_as)
             try:
-                response = self._session.request(
+                response = session.request(
                     method,
                     url,
                     json=json,
@@ -202,7 +250,7 @@ class SepsmsBackend(BaseBackend):
             )
             if response.status_code in retry_statuses and attempt <= self.max_retries:
                 wait = self._back_off_delay(attempt, error.retry_after)
-                if wait <= self.max_retry_wait:
+                if wait <= max_wait:
                     logger.info(
                         "%s %s: HTTP %s, retrying in %.1fs",
                         method,
@@ -212,6 +260,16 @@ class SepsmsBackend(BaseBackend):
                     )
                     self._sleep(wait)
                     continue
+            if method != "GET" and not contract.post_was_refused(response.status_code):
+                logger.error(
+                    "%s %s: HTTP %s, the provider may have acted on it", method, path, error.status
+                )
+                raise AmbiguousRequestError(
+                    f"The SMS provider failed with HTTP {error.status} and may have acted on the "
+                    "request anyway.",
+                    status=error.status,
+                    code=error.code or f"http.{error.status}",
+                )
             logger.warning("%s %s failed: HTTP %s %s", method, path, error.status, error.code)
             raise error
 
@@ -220,12 +278,15 @@ class SepsmsBackend(BaseBackend):
         if name == "send":
             throttle.acquire("send", contract.LIMIT_SEND, max_wait=self.max_retry_wait)
         elif name == "otp":
-            # A person is waiting for this code: never hold the request long.
-            throttle.acquire("otp", contract.LIMIT_OTP_SEND_PER_IP, max_wait=1.0)
+            throttle.acquire("otp", contract.LIMIT_OTP_SEND_PER_IP, max_wait=_OTP_MAX_WAIT)
 
     def _transport_error(
         self, method: str, path: str, exc: requests.RequestException
-    ) -> ProviderError:
+    ) -> SepsmsError:
+        if isinstance(exc, _BAD_URL_ERRORS):
+            return ConfigurationError(
+                f'SEPSMS["BASE_URL"] is not a usable http(s) URL: {self.base_url!r}.'
+            )
         if _never_reached_server(exc):
             logger.warning("%s %s: could not connect (%s)", method, path, type(exc).__name__)
             return NetworkError("Could not connect to the SMS provider.", code="network.connect")
@@ -343,9 +404,11 @@ class SepsmsBackend(BaseBackend):
         return OtpVerifyResult(reference, verified)
 
     def get_message_status(self, uuid: str) -> MessageStatusResult:
-        result = self._request("GET", contract.PATH_MESSAGE.format(uuid=uuid))
+        result = _as_mapping(
+            self._request("GET", contract.PATH_MESSAGE.format(uuid=uuid)), "a status request"
+        )
         summary: dict[str, int] = {}
-        for row in (result or {}).get("drSummary") or []:
+        for row in result.get("drSummary") or []:
             if isinstance(row, Mapping) and row.get("drStatus"):
                 summary[str(row["drStatus"])] = _as_int(row.get("count"))
         return MessageStatusResult(
@@ -362,7 +425,9 @@ class SepsmsBackend(BaseBackend):
         cursor: str | None = None
         seen: set[str] = set()
         while True:
-            result = self._request("GET", path, params={"cursor": cursor} if cursor else None)
+            result = self._request(
+                "GET", path, params={contract.RECIPIENTS_CURSOR_PARAM: cursor} if cursor else None
+            )
             items = result if isinstance(result, list) else (result or {}).get("items") or []
             for item in items:
                 if isinstance(item, Mapping) and item.get("msisdn"):
@@ -378,8 +443,8 @@ class SepsmsBackend(BaseBackend):
             seen.add(cursor)
 
     def get_balance(self) -> int:
-        result = self._request("GET", contract.PATH_BALANCE)
-        return _as_int((result or {}).get("balance"))
+        result = _as_mapping(self._request("GET", contract.PATH_BALANCE), "a balance request")
+        return _as_int(result.get("balance"))
 
     def cancel_message(self, uuid: str) -> None:
         raise NotSupportedError(

@@ -352,7 +352,7 @@ class _Api:
         path = request.path[len(API_PREFIX) :]
         self._sim._advance()  # scheduled messages fall due on any request too
         fault = self._state.take_fault(path)
-        if fault is not None:
+        if fault is not None and not fault.process:
             raise _fault_error(fault)
         delay = self._state.take_delay(path)
         if delay is not None and not delay.process:
@@ -363,6 +363,8 @@ class _Api:
             response = error_response(error)
         if delay is not None and delay.process:
             time.sleep(delay.seconds)
+        if fault is not None:
+            raise _fault_error(fault)
         return response
 
     def _dispatch(self, request: Request, path: str) -> Body:
@@ -532,7 +534,13 @@ def _method_not_allowed(allowed: list[str]) -> ApiError:
     )
 
 
-def _fault_error(fault: st.Fault) -> ApiError:
+class _DropConnection(Exception):
+    """Close the client's connection without a word."""
+
+
+def _fault_error(fault: st.Fault) -> Exception:
+    if fault.drop:
+        return _DropConnection()
     headers: dict[str, str] = {}
     if fault.retry_after is not None or fault.status == 429:
         headers[contract.HEADER_RETRY_AFTER] = str(max(1, fault.retry_after or 1))
@@ -598,6 +606,9 @@ class _Handler(BaseHTTPRequestHandler):
     def _handle(self) -> None:
         try:
             response = self.server.api.handle(self._read_request())
+        except _DropConnection:
+            self.close_connection = True
+            return
         except ApiError as error:
             response = error_response(error)
         except Exception:
@@ -886,12 +897,21 @@ class Simulator:
         code: str = st.ERROR_UNAVAILABLE,
         times: int = 1,
         retry_after: int | None = None,
+        process: bool = False,
+        drop: bool = False,
     ) -> None:
         """Answer the next ``times`` requests whose path (after ``/api/v2``) starts
         with ``path_prefix`` with this error. 429 adds ``Retry-After`` and
-        ``RateLimit-Remaining: 0``."""
+        ``RateLimit-Remaining: 0``.
+
+        With ``process=True`` the request takes effect first, and only its
+        answer is lost: a gateway failing after the provider did the work.
+        With ``drop=True`` the connection is closed without any answer.
+        """
         with self._state.lock:
-            self._state.faults.append(st.Fault(path_prefix, status, code, times, retry_after))
+            self._state.faults.append(
+                st.Fault(path_prefix, status, code, times, retry_after, process, drop)
+            )
 
     def delay_next(
         self, path_prefix: str = "", *, seconds: float, times: int = 1, process: bool = True

@@ -224,6 +224,10 @@ class Fault:
     code: str
     remaining: int
     retry_after: int | None
+    #: The request takes effect before the fault (an answer lost after the work was done).
+    process: bool = False
+    #: Close the connection without answering instead of sending an error.
+    drop: bool = False
 
 
 @dataclass
