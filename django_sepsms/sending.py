@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Generator, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import connections, router, transaction
@@ -301,7 +301,10 @@ def deliver_message(
     # Requests go out from a small pool while this thread, which owns the
     # database connection and its transaction, claims and records batches.
     pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sepsms-send")
-    pending = msg.batches.filter(status=Message.Status.QUEUED).order_by("position").iterator()
+    pending = cast(  # a generator, to be closed below
+        Generator[MessageBatch, None, None],
+        msg.batches.filter(status=Message.Status.QUEUED).order_by("position").iterator(),
+    )
 
     def start_next() -> bool:
         for batch in pending:
