@@ -12,7 +12,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from . import contract
-from .conf import sepsms_settings
+from .conf import MIN_OTP_CODE_LENGTH, otp_code_length, sepsms_settings
 
 #: Caches each process keeps to itself: limits kept in them do not hold.
 _PROCESS_LOCAL_CACHES = {
@@ -130,10 +130,11 @@ def _check_backend() -> list[CheckMessage]:
 def _check_otp() -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     length = sepsms_settings.OTP_CODE_LENGTH
-    if not 6 <= length <= contract.OTP_CODE_LENGTH_RANGE[1]:
+    if otp_code_length(length) != length:
+        low, high = MIN_OTP_CODE_LENGTH, contract.OTP_CODE_LENGTH_RANGE[1]
         messages.append(
             Error(
-                f"SEPSMS['OTP_CODE_LENGTH'] is {length}; it must be 6 to 8.",
+                f"SEPSMS['OTP_CODE_LENGTH'] is {length}; it must be {low} to {high}.",
                 hint="Codes shorter than 6 digits are too easy to guess (NIST SP 800-63B).",
                 id="sepsms.E002",
             )

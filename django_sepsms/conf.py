@@ -13,6 +13,11 @@ from django.conf import settings
 
 from . import contract
 
+#: The shortest OTP code this app makes or asks for, whatever the provider
+#: allows (its range is ``contract.OTP_CODE_LENGTH_RANGE``): shorter codes are
+#: too easy to guess (NIST SP 800-63B).
+MIN_OTP_CODE_LENGTH = 6
+
 #: Every recognised key with its default. docs/settings.rst documents each one
 #: (a test keeps the two in step).
 DEFAULTS: dict[str, Any] = {
@@ -151,6 +156,11 @@ class SepsmsSettings:
         return int(self.get("OTP_CODE_LENGTH"))
 
     @property
+    def otp_code_length(self) -> int:
+        """``OTP_CODE_LENGTH`` kept within what this app and the provider accept."""
+        return otp_code_length(self.OTP_CODE_LENGTH)
+
+    @property
     def OTP_MAX_ATTEMPTS(self) -> int:
         return int(self.get("OTP_MAX_ATTEMPTS"))
 
@@ -205,3 +215,8 @@ class SepsmsSettings:
 
 
 sepsms_settings = SepsmsSettings()
+
+
+def otp_code_length(requested: int) -> int:
+    """``requested`` moved into ``MIN_OTP_CODE_LENGTH`` .. the provider's longest."""
+    return min(contract.OTP_CODE_LENGTH_RANGE[1], max(MIN_OTP_CODE_LENGTH, int(requested)))

@@ -17,7 +17,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from .. import __version__, contract, throttle
-from ..conf import sepsms_settings
+from ..conf import otp_code_length, sepsms_settings
 from ..exceptions import (
     AmbiguousRequestError,
     ConfigurationError,
@@ -370,7 +370,7 @@ class SepsmsBackend(BaseBackend):
             "origin": origin,
             "template": template,
             "ttlSeconds": min(high, max(low, int(ttl))),
-            "codeLength": min(contract.OTP_CODE_LENGTH_RANGE[1], max(6, int(code_length))),
+            "codeLength": otp_code_length(code_length),
         }
         result = self._request("POST", contract.PATH_OTP_SEND, json=payload, throttle_as="otp")
         if not isinstance(result, Mapping) or not result.get("reference"):
