@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +110,25 @@ def test_same_key_other_text_is_refused() -> None:
             send_bulk("Two", numbers(1), key="k")
 
 
+def test_a_naive_scheduled_time_is_refused_before_anything_is_recorded() -> None:
+    from django.core.exceptions import ValidationError
+
+    with override_settings(SEPSMS=LOCMEM), pytest.raises(ValidationError) as info:
+        send_bulk("Hi", numbers(1), scheduled_at=datetime(2030, 1, 1, 9), key="naive")
+    assert info.value.code == "naive_datetime"
+    assert Message.objects.count() == 0
+
+
+def test_a_failed_send_is_recorded_not_raised(sim: Simulator) -> None:
+    sim.credits = 0
+    report = send_bulk("Hi", numbers(2))
+    msg = report.message
+    msg.refresh_from_db()
+    assert report.recorded == 2
+    assert (msg.status, msg.error_code) == (Message.Status.FAILED, "credit.insufficient")
+    assert msg.failed_count == 2
+
+
 def test_use_tasks_enqueues_on_commit(
     sms_outbox: list[Any], django_capture_on_commit_callbacks: Any
 ) -> None:
@@ -129,7 +148,7 @@ def test_passing_errors_put_batches_back_in_the_queue(sim: Simulator) -> None:
     from django_sepsms.sending import deliver_message, prepare_message, record_message
 
     msg = record_message(prepare_message("Hi", ["0812345678"]))
-    sim.fail_next("/message/send", status=503, times=1)
+    sim.fail_next("/message/send", status=429, code="rate_limit.exceeded", times=1)
     with override_settings(SEPSMS=http_settings(sim, MAX_RETRIES=0)):
         deliver_message(msg, fail_silently=True, postpone_passing_errors=True)
     assert msg.batches.get().status == Message.Status.QUEUED  # to be tried again
