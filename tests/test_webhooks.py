@@ -361,3 +361,42 @@ def test_an_ambiguous_number_is_not_adopted(client: Client, sms_outbox: list[Any
     assert not resolve_unconfirmed(first.batches.get())
     assert not resolve_unconfirmed(second.batches.get())
     assert not MessageBatch.objects.exclude(provider_uuid=None).exists()
+
+
+def test_one_tx_id_for_two_numbers_is_two_reports(client: Client, message: Message) -> None:
+    assert post(client, dr(msisdn="66812345678", tx="tx-same")).json() == {"status": "ok"}
+    assert post(client, dr(msisdn="66912345678", tx="tx-same")).json() == {"status": "ok"}
+    assert set(message.recipients.values_list("status", flat=True)) == {"success"}
+    message.refresh_from_db()
+    assert message.delivered_count == 2
+    # A redelivery is still one, whichever way the number is written.
+    assert post(client, dr(msisdn="0912345678", tx="tx-same")).json() == {"status": "duplicate"}
+    assert WebhookEvent.objects.count() == 2
+
+
+def test_one_tx_id_for_two_messages_is_two_reports(
+    client: Client, message: Message, fixed: Any
+) -> None:
+    FixedUuidBackend.next_uuid = "sms-2"
+    other = send_sms("Hello", ["0812345678"])
+    assert post(client, dr(tx="tx-same")).json() == {"status": "ok"}
+    report = {**dr(tx="tx-same"), "smsUuid": "sms-2"}
+    assert post(client, report).json() == {"status": "ok"}
+    assert other.recipients.get().status == Recipient.Status.SUCCESS
+    assert message.recipients.get(phone="66812345678").status == Recipient.Status.SUCCESS
+
+
+def test_long_report_keys_are_hashed_to_fit_not_cut(client: Client, message: Message) -> None:
+    from django_sepsms.webhooks.events import _DEDUPE_KEY_LENGTH
+
+    assert WebhookEvent._meta.get_field("dedupe_key").max_length == _DEDUPE_KEY_LENGTH
+    long = "t" * 200
+    expired = dr(status="expired", tx=long + "1")
+    assert post(client, expired, event="dr.failed").json() == {"status": "ok"}
+    assert post(client, dr(status="failed", tx=long + "2"), event="dr.failed").json() == {
+        "status": "ok"
+    }
+    assert post(client, expired, event="dr.failed").json() == {"status": "duplicate"}
+    keys = list(WebhookEvent.objects.values_list("dedupe_key", flat=True))
+    assert len(set(keys)) == 2
+    assert all(len(key) <= _DEDUPE_KEY_LENGTH for key in keys)

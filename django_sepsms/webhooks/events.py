@@ -1,14 +1,16 @@
 """Storing each genuine webhook once and applying it to the recorded rows.
 
 The provider's payloads carry no event id, so a delivery is identified by its
-event name and ``txId`` (delivery reports) or by a hash of its name and raw
-body (everything else). A unique constraint on that key makes redeliveries
-harmless: the second one rolls back with everything it would have changed.
+event name, ``smsUuid``, number and ``txId`` (delivery reports) or by a hash of
+its name and raw body (everything else). A unique constraint on that key makes
+redeliveries harmless: the second one rolls back with everything it would have
+changed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -45,6 +47,8 @@ SMS_EVENT_BODY_STATUSES = {
 DR_EVENT_STATUS = {"dr.success": "success", "dr.failed": "failed"}
 #: How long an unconfirmed send may wait for a report that names its numbers.
 _ADOPTION_WINDOW_HOURS = 48
+#: ``WebhookEvent.dedupe_key``'s ``max_length``.
+_DEDUPE_KEY_LENGTH = 160
 
 
 @dataclass(frozen=True)
@@ -56,9 +60,20 @@ class Outcome:
 
 
 def dedupe_key(event: str, payload: Mapping[str, Any], body: bytes) -> str:
-    tx_id = payload.get("txId")
-    if event.startswith("dr.") and isinstance(tx_id, str) and tx_id:
-        return f"{event}:{tx_id}"[:160]
+    """The key that makes a redelivery of the same event a duplicate.
+
+    A delivery report is one number's report on one message: the page never
+    says a ``txId`` is unique across messages or numbers, so all three count.
+    """
+    uuid, msisdn = _text(payload, "smsUuid"), _text(payload, "msisdn")
+    tx_id = _text(payload, "txId")
+    if event.startswith("dr.") and uuid and msisdn and tx_id:
+        parts = (event, uuid, _phone(msisdn), tx_id)
+        key = ":".join(parts)
+        if len(key) <= _DEDUPE_KEY_LENGTH and key.count(":") == len(parts) - 1:
+            return key
+        digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+        return f"{event}:sha256:{digest}"
     digest = hashlib.sha256(event.encode() + b"\n" + body).hexdigest()
     return f"{event}:sha256:{digest}"
 
@@ -116,8 +131,6 @@ def _receive_report_on_postgresql(
 
     Returns ``None`` for a report the general path must handle (malformed).
     """
-    import json
-
     from ..delivery_sql import receive_report_in_one_statement
     from ..status import recipient_statuses_below
 
