@@ -400,3 +400,45 @@ def test_long_report_keys_are_hashed_to_fit_not_cut(client: Client, message: Mes
     keys = list(WebhookEvent.objects.values_list("dedupe_key", flat=True))
     assert len(set(keys)) == 2
     assert all(len(key) <= _DEDUPE_KEY_LENGTH for key in keys)
+
+
+@pytest.mark.parametrize(
+    ("event", "reported", "expected"),
+    [
+        ("dr.failed", "expired", Recipient.Status.EXPIRED),
+        ("dr.failed", "refunded", Recipient.Status.REFUNDED),
+        ("dr.failed", "failed", Recipient.Status.FAILED),
+        ("dr.success", "delivered", Recipient.Status.SUCCESS),
+        ("dr.success", "success", Recipient.Status.SUCCESS),
+    ],
+)
+def test_body_statuses_that_agree_with_the_event_are_recorded(
+    client: Client, message: Message, event: str, reported: str, expected: str
+) -> None:
+    assert post(client, dr(status=reported), event=event).json() == {"status": "ok"}
+    assert WebhookEvent.objects.get().outcome == WebhookEvent.Outcome.APPLIED
+    assert message.recipients.get(phone="66812345678").status == expected
+    message.refresh_from_db()
+    success = expected == Recipient.Status.SUCCESS
+    assert (message.delivered_count, message.failed_count) == (int(success), int(not success))
+
+
+@pytest.mark.parametrize(
+    ("event", "reported"),
+    [
+        ("dr.success", "expired"),
+        ("dr.success", "failed"),
+        ("dr.success", "pending"),
+        ("dr.failed", "delivered"),
+        ("dr.failed", "sent"),
+        ("dr.failed", "lost"),
+    ],
+)
+def test_body_statuses_that_disagree_with_the_event_change_nothing(
+    client: Client, message: Message, event: str, reported: str
+) -> None:
+    assert post(client, dr(status=reported), event=event).json() == {"status": "ok"}
+    stored = WebhookEvent.objects.get()
+    assert stored.outcome == WebhookEvent.Outcome.FAILED
+    assert reported in stored.error
+    assert set(message.recipients.values_list("status", flat=True)) == {"pending"}

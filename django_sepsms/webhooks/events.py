@@ -23,7 +23,14 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from ..delivery import Change, apply_message_report, apply_recipient_report
-from ..models import Message, MessageBatch, OtpChallenge, Recipient, WebhookEvent
+from ..models import (
+    FAILED_RECIPIENT_STATUSES,
+    Message,
+    MessageBatch,
+    OtpChallenge,
+    Recipient,
+    WebhookEvent,
+)
 from ..notify import send_after_commit
 from ..phone import normalize_phone
 from ..signals import credit_low, delivery_status_changed, webhook_received
@@ -45,6 +52,11 @@ SMS_EVENT_BODY_STATUSES = {
 }
 #: ``dr.*`` events → the delivery status they report.
 DR_EVENT_STATUS = {"dr.success": "success", "dr.failed": "failed"}
+#: ``dr.*`` events → the recipient statuses their bodies' ``status`` may map to.
+DR_EVENT_RECIPIENT_STATUSES: dict[str, frozenset[str]] = {
+    "dr.success": frozenset({Recipient.Status.SUCCESS}),
+    "dr.failed": frozenset(FAILED_RECIPIENT_STATUSES),
+}
 #: How long an unconfirmed send may wait for a report that names its numbers.
 _ADOPTION_WINDOW_HOURS = 48
 #: ``WebhookEvent.dedupe_key``'s ``max_length``.
@@ -135,9 +147,8 @@ def _receive_report_on_postgresql(
     from ..status import recipient_statuses_below
 
     uuid, msisdn = _text(payload, "smsUuid"), _phone(_text(payload, "msisdn"))
-    reported = _text(payload, "status") or DR_EVENT_STATUS[event]
-    status = PROVIDER_DELIVERY_STATUS.get(reported)
-    if not uuid or not msisdn or status is None or reported != DR_EVENT_STATUS[event]:
+    status = _reported_status(event, payload)
+    if not uuid or not msisdn or status is None:
         return None
     key = dedupe_key(event, payload, body)
     now = timezone.now()
@@ -219,13 +230,20 @@ def apply_event(event: str, payload: Mapping[str, Any]) -> tuple[str, str]:
     return WebhookEvent.Outcome.STORED, ""
 
 
+def _reported_status(event: str, payload: Mapping[str, Any]) -> str | None:
+    """The recipient status a ``dr.*`` body reports, if it agrees with the event."""
+    reported = _text(payload, "status") or DR_EVENT_STATUS[event]
+    status = PROVIDER_DELIVERY_STATUS.get(reported)
+    return status if status in DR_EVENT_RECIPIENT_STATUSES[event] else None
+
+
 def _apply_delivery_report(event: str, payload: Mapping[str, Any]) -> tuple[str, str]:
     uuid, msisdn = _text(payload, "smsUuid"), _phone(_text(payload, "msisdn"))
     if not uuid or not msisdn:
         return WebhookEvent.Outcome.FAILED, "no smsUuid or msisdn"
-    reported = _text(payload, "status") or DR_EVENT_STATUS[event]
-    status = PROVIDER_DELIVERY_STATUS.get(reported)
-    if status is None or reported != DR_EVENT_STATUS[event]:
+    status = _reported_status(event, payload)
+    if status is None:
+        reported = _text(payload, "status")
         return WebhookEvent.Outcome.FAILED, f"status {reported!r} does not match {event}"
     change = apply_recipient_report(uuid, msisdn, status, tx_id=_text(payload, "txId"))
     if not change.found and adopt_unconfirmed_batch(uuid, msisdn):
