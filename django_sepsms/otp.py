@@ -29,6 +29,7 @@ from .notify import send_after_commit
 from .phone import mask_phone, normalize_phone
 from .sending import PreparedMessage, deliver_message, get_backend, record_message, resolve_origin
 from .signals import otp_failed, otp_sent, otp_verified
+from .webhooks.events import apply_waiting_events
 
 logger = logging.getLogger("django_sepsms")
 
@@ -157,6 +158,8 @@ def _send_provider_code(
     # Never trust a longer life than we asked for.
     challenge.expires_at = min(challenge.expires_at, result.expires_at)
     challenge.save(update_fields=["reference", "provider_uuid", "expires_at"])
+    # The code's delivery report may have come first: it has nothing to wait for.
+    apply_waiting_events(result.uuid)
 
 
 def _send_local_code(

@@ -13,7 +13,8 @@ from django.test import Client, override_settings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from django_sepsms import send_sms
+from django_sepsms import send_otp, send_sms
+from django_sepsms.backends.base import OtpSendResult
 from django_sepsms.backends.sepsms import SepsmsBackend
 from django_sepsms.models import Message, Recipient, WebhookEvent
 from django_sepsms.simulator import Simulator
@@ -120,6 +121,94 @@ def test_sync_reconciles_from_reports_that_arrived_first(wired: Simulator) -> No
     assert msg.batches.get().provider_uuid == uuid
     assert msg.recipients.get().status == Recipient.Status.SUCCESS
     assert msg.status == Message.Status.COMPLETED
+
+
+def _post_report(uuid: str, msisdn: str, tx_id: str, status: str = "success") -> Any:
+    """POST a signed ``dr.*`` report, as the provider would."""
+    body = webhook_body({"smsUuid": uuid, "msisdn": msisdn, "txId": tx_id, "status": status})
+    headers = sign_webhook(body, SECRET, event=f"dr.{status}")
+    return Client().post(URL, body, content_type="application/json", **headers)
+
+
+def _otp_tx_id(sim: Simulator, reference: str) -> str:
+    return next(e.tx_id for e in sim.inbox if e.otp_reference == reference)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_codes_report_is_never_taken_by_a_timed_out_send(sim: Simulator) -> None:
+    """The provider reports on its own codes too: such a report names no batch of ours."""
+    from django.core.management import call_command
+
+    sim.delivery_delay = 3600
+    sim.delay_next("/message/send", seconds=1.0, process=True)
+    msg = send_sms("Hi", ["0812345678"], backend=SepsmsBackend(timeout=0.3), fail_silently=True)
+    assert msg.status == Message.Status.UNCONFIRMED
+    challenge = send_otp("0812345678")
+    assert challenge.provider_uuid
+
+    response = _post_report(
+        challenge.provider_uuid, "66812345678", _otp_tx_id(sim, challenge.reference)
+    )
+    assert response.json() == {"status": "ok"}
+    assert WebhookEvent.objects.get().outcome == WebhookEvent.Outcome.STORED
+    call_command("sepsms_sync", stdout=StringIO())
+    batch = msg.batches.get()
+    assert (batch.provider_uuid, batch.status) == (None, Message.Status.UNCONFIRMED)
+    assert msg.recipients.get().status == Recipient.Status.UNCONFIRMED
+    msg.refresh_from_db()
+    assert msg.delivered_count == 0
+
+    # The send's own report still resolves it.
+    (uuid,) = sim.messages
+    tx_id = sim.messages[uuid].recipients[0].tx_id
+    assert _post_report(uuid, "66812345678", tx_id).json() == {"status": "ok"}
+    assert msg.batches.get().provider_uuid == uuid
+    assert msg.recipients.get().status == Recipient.Status.SUCCESS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_codes_report_waiting_from_before_is_not_taken_by_sync(sim: Simulator) -> None:
+    from django_sepsms.webhooks.events import resolve_unconfirmed
+
+    sim.delivery_delay = 3600
+    sim.delay_next("/message/send", seconds=1.0, process=True)
+    msg = send_sms("Hi", ["0812345678"], backend=SepsmsBackend(timeout=0.3), fail_silently=True)
+    challenge = send_otp("0812345678")
+    # A report stored as waiting before the code's uuid was recorded.
+    WebhookEvent.objects.create(
+        event="dr.success",
+        dedupe_key="early",
+        signed_at=msg.created_at,
+        payload={"smsUuid": challenge.provider_uuid, "msisdn": "66812345678", "txId": "t"},
+        outcome=WebhookEvent.Outcome.WAITING,
+        sms_uuid=challenge.provider_uuid,
+        msisdn="66812345678",
+    )
+    assert not resolve_unconfirmed(msg.batches.get())
+    assert msg.batches.get().provider_uuid is None
+
+
+class _ReportFirstBackend(SepsmsBackend):
+    """The HTTP backend, with a code's delivery report arriving before its answer is recorded."""
+
+    def send_otp(
+        self, phone: str, *, origin: str, template: str, ttl: int, code_length: int
+    ) -> OtpSendResult:
+        result = super().send_otp(
+            phone, origin=origin, template=template, ttl=ttl, code_length=code_length
+        )
+        response = _post_report(result.uuid, result.destination, "tx-otp")
+        assert response.json() == {"status": "ok"}
+        assert WebhookEvent.objects.get().outcome == WebhookEvent.Outcome.WAITING
+        return result
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_codes_report_that_came_first_does_not_wait_forever(sim: Simulator) -> None:
+    challenge = send_otp("0812345678", backend=_ReportFirstBackend())
+    event = WebhookEvent.objects.get()
+    assert event.sms_uuid == challenge.provider_uuid
+    assert event.outcome == WebhookEvent.Outcome.STORED
 
 
 def _is_postgres() -> bool:

@@ -203,13 +203,11 @@ def _receive_report_on_postgresql(
             new_status=status,
         )
     _signal(stored)
-    if received.outcome == WebhookEvent.Outcome.WAITING:
-        # A timed-out send may own this number; or the send's own answer is
-        # being recorded right now (see receive()).
-        if adopt_unconfirmed_batch(uuid, msisdn):
-            stored.refresh_from_db()
-        else:
-            apply_waiting_events(uuid)
+    # Waiting: a timed-out send may own this number; or the send's own answer
+    # is being recorded right now (see receive()); or it reports on a code.
+    waiting = received.outcome == WebhookEvent.Outcome.WAITING
+    if waiting and (adopt_unconfirmed_batch(uuid, msisdn) or apply_waiting_events(uuid)):
+        stored.refresh_from_db()
     return Outcome(duplicate=False, event=stored)
 
 
@@ -246,8 +244,12 @@ def _apply_delivery_report(event: str, payload: Mapping[str, Any]) -> tuple[str,
         reported = _text(payload, "status")
         return WebhookEvent.Outcome.FAILED, f"status {reported!r} does not match {event}"
     change = apply_recipient_report(uuid, msisdn, status, tx_id=_text(payload, "txId"))
-    if not change.found and adopt_unconfirmed_batch(uuid, msisdn):
-        change = apply_recipient_report(uuid, msisdn, status, tx_id=_text(payload, "txId"))
+    if not change.found:
+        if _is_otp(uuid, msisdn):
+            # The provider reports on its own codes too; no message row is theirs.
+            return WebhookEvent.Outcome.STORED, ""
+        if adopt_unconfirmed_batch(uuid, msisdn):
+            change = apply_recipient_report(uuid, msisdn, status, tx_id=_text(payload, "txId"))
     return _outcome(change)
 
 
@@ -283,17 +285,18 @@ def adopt_unconfirmed_batch(uuid: str, msisdn: str) -> bool:
 
     A send that timed out never learnt its uuid. A delivery report for an
     unknown uuid whose number belongs to exactly one recent unconfirmed batch
-    tells us what happened to it.
+    tells us what happened to it. The uuid of a code the provider sent
+    (``OtpChallenge.provider_uuid``) is never taken.
     """
     if MessageBatch.objects.filter(provider_uuid=uuid).exists():
         return False
     candidates = _unconfirmed_batches_with(msisdn)
-    return len(candidates) == 1 and _adopt(candidates[0], uuid)
+    return len(candidates) == 1 and _adopt(candidates[0], uuid, msisdn)
 
 
-def _adopt(batch_pk: int, uuid: str) -> bool:
-    """Record ``uuid`` as the provider's id of the unconfirmed batch ``batch_pk``."""
-    if MessageBatch.objects.filter(provider_uuid=uuid).exists():
+def _adopt(batch_pk: int, uuid: str, msisdn: str) -> bool:
+    """Record ``uuid`` (reported for ``msisdn``) as the provider's id of the batch ``batch_pk``."""
+    if MessageBatch.objects.filter(provider_uuid=uuid).exists() or _is_otp(uuid, msisdn):
         return False
     adopted = MessageBatch.objects.filter(
         pk=batch_pk, provider_uuid__isnull=True, status=Message.Status.UNCONFIRMED
@@ -370,8 +373,13 @@ def resolve_unconfirmed(batch: MessageBatch) -> bool:
     )
     for report in reports[:20]:
         if _unconfirmed_batches_with(report.msisdn) == [batch.pk]:
-            return _adopt(batch.pk, report.sms_uuid)
+            return _adopt(batch.pk, report.sms_uuid, report.msisdn)
     return False
+
+
+def _is_otp(uuid: str, msisdn: str) -> bool:
+    """Whether ``uuid`` is the provider's id of a code it sent to ``msisdn``."""
+    return OtpChallenge.objects.filter(phone=msisdn, provider_uuid=uuid).exists()
 
 
 def _unconfirmed_batches_with(msisdn: str) -> list[int]:
