@@ -146,3 +146,19 @@ def render_variables(text: str, values: dict[str, object] | None) -> str:
     return _PLACEHOLDER.sub(
         lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), text
     )
+
+
+# --- OTP references [assumed] -----------------------------------------------
+#: The longest reference stored (``OtpChallenge.reference``).
+OTP_REFERENCE_MAX_LENGTH: Final = 32
+
+
+def normalise_reference(value: object) -> str:
+    """An OTP reference as the app stores it and looks it up.
+
+    [assumed] References are not case-sensitive: the page's only example is
+    ``A3K9X2`` and no case rule is stated. Surrounding spaces are dropped, the
+    rest is upper-cased and cut to the stored length, both for the reference
+    the provider answers and for every reference a client submits.
+    """
+    return str(value or "").strip().upper()[:OTP_REFERENCE_MAX_LENGTH]

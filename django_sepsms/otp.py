@@ -153,7 +153,7 @@ def _send_provider_code(
         ttl=ttl,
         code_length=max(6, sepsms_settings.OTP_CODE_LENGTH),
     )
-    challenge.reference = result.reference
+    challenge.reference = contract.normalise_reference(result.reference)
     challenge.provider_uuid = result.uuid
     # Never trust a longer life than we asked for.
     challenge.expires_at = min(challenge.expires_at, result.expires_at)
@@ -194,7 +194,7 @@ def verify_otp(
     verifies at most once, never after it expires or runs out of attempts.
     """
     pin = "".join(str(pin or "").split())[:_MAX_PIN_LENGTH]
-    reference = str(reference or "").strip().upper()[:32]
+    reference = contract.normalise_reference(reference)
     now = timezone.now()
     with transaction.atomic():
         qs = OtpChallenge.objects.select_for_update().filter(reference=reference)

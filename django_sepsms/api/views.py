@@ -33,6 +33,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from .. import flows, limits
+from ..contract import normalise_reference
 from ..flows import ADD_PHONE, LOGIN, CodeUnavailable, check_code, request_code
 from ..limits import OtpRateLimited
 from ..models import OtpChallenge, PhoneNumber
@@ -189,14 +190,14 @@ class OtpVerifyView(SepsmsAPIView):
         if not serializer.is_valid():
             return responses.invalid_request_response(serializer.errors, {})
         data = serializer.validated_data
-        reference = str(data["reference"]).strip().upper()
+        reference = normalise_reference(data["reference"])
         signed_in = bool(request.user and request.user.is_authenticated)
         if data.get("flow_token"):
             try:
                 flow = read_flow_token(data["flow_token"])
             except InvalidToken:
                 return self.unknown(request)
-            if flow.reference.upper() != reference:
+            if normalise_reference(flow.reference) != reference:
                 return self.unknown(request)
             phone, purpose = flow.phone, flow.purpose
             if purpose == ADD_PHONE and not signed_in:

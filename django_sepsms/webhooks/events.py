@@ -22,6 +22,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from ..contract import normalise_reference
 from ..delivery import Change, apply_message_report, apply_recipient_report
 from ..models import (
     FAILED_RECIPIENT_STATUSES,
@@ -262,7 +263,7 @@ def _outcome(change: Change) -> tuple[str, str]:
 
 
 def _apply_otp_verified(payload: Mapping[str, Any]) -> tuple[str, str]:
-    reference = _text(payload, "reference").upper()
+    reference = normalise_reference(_text(payload, "reference"))
     phone = _phone(_text(payload, "destination"))
     challenge = (
         OtpChallenge.objects.filter(reference=reference, phone=phone)
