@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -73,6 +74,13 @@ def hash_code(reference: str, phone: str, code: str) -> str:
 
 def _make_code(length: int) -> str:
     return "".join(secrets.choice("0123456789") for _ in range(length))
+
+
+def ascii_digits(text: str) -> str:
+    """``text`` with every Unicode decimal digit (Thai, Arabic-Indic, full-width…) in ASCII."""
+    return "".join(
+        ch if (digit := unicodedata.decimal(ch, None)) is None else str(digit) for ch in text
+    )
 
 
 def make_reference() -> str:
@@ -193,7 +201,7 @@ def verify_otp(
     for the code. The result is truthy only when verified; a challenge
     verifies at most once, never after it expires or runs out of attempts.
     """
-    pin = "".join(str(pin or "").split())[:_MAX_PIN_LENGTH]
+    pin = ascii_digits("".join(str(pin or "").split()))[:_MAX_PIN_LENGTH]
     reference = contract.normalise_reference(reference)
     now = timezone.now()
     with transaction.atomic():
@@ -248,7 +256,7 @@ def _check(
 
     challenge.attempts += 1
     challenge.last_attempt_at = now
-    well_formed = pin.isdigit() and 4 <= len(pin) <= 8
+    well_formed = pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8
     try:
         if not well_formed:
             ok = False

@@ -1,4 +1,4 @@
-"""What the provider and people type: OTP references in either case."""
+"""What people and the provider type: references in either case, digits of any script."""
 
 from __future__ import annotations
 
@@ -17,11 +17,15 @@ from rest_framework.test import APIClient
 
 from django_sepsms import contract, send_otp, verify_otp
 from django_sepsms.models import OtpChallenge
+from django_sepsms.otp import Reason
 from django_sepsms.simulator import Simulator
 from django_sepsms.testing import sign_webhook, webhook_body
 from tests.helpers import http_settings
 
 pytestmark = pytest.mark.django_db
+
+THAI = str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙")
+FULL_WIDTH = str.maketrans("0123456789", "".join(chr(0xFF10 + d) for d in range(10)))
 
 
 class LowerCaseReferences(ThreadingHTTPServer):
@@ -119,3 +123,29 @@ def test_otp_verified_with_a_lower_case_reference(
     assert response.json() == {"status": "ok"}
     challenge.refresh_from_db()
     assert challenge.status == OtpChallenge.Status.VERIFIED
+
+
+def test_ascii_digits() -> None:
+    from django_sepsms.otp import ascii_digits
+
+    assert ascii_digits("๑๒๓๔๕๖") == "123456"
+    assert ascii_digits("123456".translate(FULL_WIDTH)) == "123456"
+    assert ascii_digits("١٢٣") == "123"  # Arabic-Indic
+    assert ascii_digits("12a²") == "12a²"  # a superscript is a digit, not a decimal one
+
+
+@pytest.mark.parametrize("script", [THAI, FULL_WIDTH], ids=["thai", "full-width"])
+def test_provider_codes_typed_in_other_digits(sim: Simulator, script: dict[int, str]) -> None:
+    challenge = send_otp("0812345678")
+    code = sim.last_otp_code("66812345678") or ""
+    result = verify_otp(challenge.reference, code.translate(script))
+    assert result.reason == Reason.VERIFIED
+    verify = next(r for r in reversed(sim.requests) if r.path.endswith(contract.PATH_OTP_VERIFY))
+    assert verify.json["pin"] == code
+
+
+def test_a_superscript_code_is_wrong_without_asking_the_provider(sim: Simulator) -> None:
+    challenge = send_otp("0812345678")
+    before = len(sim.requests)
+    assert verify_otp(challenge.reference, "1²3456").reason == Reason.WRONG
+    assert len(sim.requests) == before

@@ -181,3 +181,19 @@ def test_template_without_code_is_refused() -> None:
         pytest.raises(ValidationError),
     ):
         send_otp("0812345678")
+
+
+@pytest.mark.parametrize(
+    "digits",
+    ["๐๑๒๓๔๕๖๗๘๙", "".join(chr(0xFF10 + d) for d in range(10))],
+    ids=["thai", "full-width"],
+)
+def test_codes_typed_in_thai_or_full_width_digits_verify(
+    digits: str, sms_outbox: list[Any]
+) -> None:
+    challenge = send_otp("0812345678")
+    typed = code_from(sms_outbox).translate(str.maketrans("0123456789", digits))
+    result = verify_otp(challenge.reference, typed)
+    assert result.reason == Reason.VERIFIED
+    challenge.refresh_from_db()
+    assert challenge.attempts == 1

@@ -281,3 +281,13 @@ def test_provider_login_through_the_simulator(client: Client, user: Any, sim: An
     start(client, "0812345678")
     code = sim.last_otp_code("66812345678")
     assert client.post("/sepsms/login/verify/", {"code": code}).status_code == 302
+
+
+def test_a_code_typed_in_thai_digits_logs_in(
+    client: Client, user: Any, sms_outbox: list[Any]
+) -> None:
+    start(client, "0812345678")
+    thai = code_from(sms_outbox).translate(str.maketrans("0123456789", "๐๑๒๓๔๕๖๗๘๙"))
+    response = client.post("/sepsms/login/verify/", {"code": thai})
+    assert response.status_code == 302
+    assert str(client.session["_auth_user_id"]) == str(user.pk)
