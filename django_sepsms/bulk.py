@@ -19,6 +19,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from .conf import sepsms_settings
 from .models import Message, MessageBatch, Recipient
@@ -71,10 +73,16 @@ def send_bulk(
     ``"phone"`` key (the other keys are the variables). Invalid numbers are
     refused with their reason and the rest goes out. With ``USE_TASKS`` the
     delivery is queued for the workers; otherwise it happens here.
+
+    ``scheduled_at`` must be timezone-aware.
     """
     text = str(message or "")
     if not text.strip():
-        raise ValidationError("The message is empty.", code="empty_message")
+        raise ValidationError(_("The message is empty."), code="empty_message")
+    if scheduled_at is not None and timezone.is_naive(scheduled_at):
+        raise ValidationError(
+            _("The scheduled time must include a time zone."), code="naive_datetime"
+        )
     origin = resolve_origin(origin)
     msg = _campaign_message(text, origin, scheduled_at, key)
     report = BulkReport(message=msg)

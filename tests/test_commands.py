@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,19 @@ def run(*args: Any) -> tuple[str, str]:
     out, err = StringIO(), StringIO()
     call_command(*args, stdout=out, stderr=err)
     return out.getvalue(), err.getvalue()
+
+
+def run_failing(*args: Any, match: str) -> tuple[str, str, str]:
+    """Run a command that must fail; its output and the error's text."""
+    out, err = StringIO(), StringIO()
+    with pytest.raises(CommandError, match=match) as info:
+        call_command(*args, stdout=out, stderr=err)
+    return out.getvalue(), err.getvalue(), str(info.value)
+
+
+def write_csv(path: Path, count: int) -> Path:
+    path.write_text("phone\n" + "".join(f"08123{i:05d}\n" for i in range(count)))
+    return path
 
 
 def test_balance(sim: Simulator) -> None:
@@ -162,3 +176,30 @@ def test_send_csv_dry_run_reports_refused_lines(sim: Simulator, tmp_path: Path) 
     out, err = run("sepsms_send", "Hi", "--csv", str(path), "--dry-run")
     assert "Refused line 3" in err
     assert "1 recipient(s)" in out
+
+
+@pytest.mark.parametrize("use_csv", [False, True], ids=["arguments", "csv"])
+@pytest.mark.parametrize("dry_run", [False, True], ids=["send", "dry-run"])
+@pytest.mark.parametrize(
+    ("at", "match"),
+    [
+        ("tomorrow", "--at is not an ISO 8601 time: tomorrow"),
+        ("2030-01-01T09:00:00", "--at must include a time zone"),
+    ],
+    ids=["unparseable", "naive"],
+)
+def test_send_refuses_a_bad_at_on_both_paths(
+    sim: Simulator, tmp_path: Path, use_csv: bool, dry_run: bool, at: str, match: str
+) -> None:
+    source = ["--csv", str(write_csv(tmp_path / "n.csv", 1))] if use_csv else ["0812345678"]
+    args = ["sepsms_send", "Hi", *source, "--at", at] + (["--dry-run"] if dry_run else [])
+    run_failing(*args, match=match)
+    assert Message.objects.count() == 0
+    assert sim.requests == []
+
+
+def test_send_csv_scheduled(sim: Simulator, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "numbers.csv", 1)
+    run("sepsms_send", "Hi", "--csv", str(path), "--at", "2030-01-01T09:00:00+07:00")
+    sent = datetime.fromisoformat(sim.requests[-1].json["scheduledTime"])
+    assert sent == datetime.fromisoformat("2030-01-01T09:00:00+07:00")

@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
 
 from django_sepsms.bulk import send_bulk
 from django_sepsms.exceptions import SepsmsError
@@ -95,6 +96,25 @@ def count_rows(path: Path) -> int:
         return sum(1 for line in handle if line.strip())
 
 
+def parse_at(value: str | None) -> datetime | None:
+    """The ``--at`` option as an aware datetime (``None`` without it).
+
+    A value that is not ISO 8601, or that has no time zone, is refused: the
+    time it would mean is a guess.
+    """
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise CommandError(f"--at is not an ISO 8601 time: {value}") from exc
+    if timezone.is_naive(when):
+        raise CommandError(
+            f"--at must include a time zone, such as 2026-12-01T09:00:00+07:00: {value}"
+        )
+    return when
+
+
 class Command(BaseCommand):
     help = "Send an SMS to numbers given as arguments or in a CSV file."
 
@@ -118,20 +138,15 @@ class Command(BaseCommand):
         numbers: list[str] = list(options["numbers"])
         variables: dict[str, dict[str, str]] = {}
         refused: list[str] = []
+        scheduled_at = parse_at(options["at"])
         if options["csv"]:
             if not options["csv"].exists():
                 raise CommandError(f"No such file: {options['csv']}")
             if not options["dry_run"]:
-                self.send_campaign(options)
+                self.send_campaign(options, scheduled_at)
                 return
             from_csv, variables, refused = read_csv(options["csv"], options["column"])
             numbers += from_csv
-        scheduled_at = None
-        if options["at"]:
-            try:
-                scheduled_at = datetime.fromisoformat(options["at"])
-            except ValueError as exc:
-                raise CommandError(f"--at is not an ISO 8601 time: {options['at']}") from exc
         for line in refused:
             self.stderr.write(self.style.WARNING(f"Refused {line}"))
         try:
@@ -166,10 +181,9 @@ class Command(BaseCommand):
             )
         )
 
-    def send_campaign(self, options: dict[str, Any]) -> None:
+    def send_campaign(self, options: dict[str, Any], scheduled_at: datetime | None) -> None:
         """Stream a CSV file through :func:`~django_sepsms.bulk.send_bulk`."""
         path: Path = options["csv"]
-        scheduled_at = datetime.fromisoformat(options["at"]) if options["at"] else None
         bar = ProgressBar(max(0, count_rows(path) - 1), sys.stderr)
         try:
             report = send_bulk(
