@@ -74,7 +74,10 @@ def send_bulk(
     refused with their reason and the rest goes out. With ``USE_TASKS`` the
     delivery is queued for the workers; otherwise it happens here.
 
-    ``scheduled_at`` must be timezone-aware.
+    A provider failure while sending is recorded on the batches and their
+    recipients, not raised (as with ``send_sms(..., fail_silently=True)``), so
+    the report is never lost: read the outcome from ``report.message``.
+    Configuration errors are raised. ``scheduled_at`` must be timezone-aware.
     """
     text = str(message or "")
     if not text.strip():

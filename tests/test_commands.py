@@ -178,6 +178,45 @@ def test_send_csv_dry_run_reports_refused_lines(sim: Simulator, tmp_path: Path) 
     assert "1 recipient(s)" in out
 
 
+def test_send_csv_without_credit_fails_and_keeps_the_record(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    sim.credits = 0
+    path = write_csv(tmp_path / "numbers.csv", 2)
+    out, _, error = run_failing("sepsms_send", "Hi", "--csv", str(path), match="Failed")
+    msg = Message.objects.get()
+    assert error == (
+        f"Message #{msg.pk} Failed: {msg.error_message}; "
+        "2 recipient(s) failed and 0 unconfirmed, of 2."
+    )
+    assert "credit.insufficient" in error
+    assert f"Message #{msg.pk} Failed: 2 recipient(s) recorded, 2 in all" in out
+    assert msg.recipient_count == 2
+    assert set(msg.recipients.values_list("status", "error_code")) == {
+        (Recipient.Status.FAILED, "credit.insufficient")
+    }
+
+
+def test_send_csv_partly_failed_is_an_error(sim: Simulator, tmp_path: Path) -> None:
+    sim.credits = 1  # the first batch only
+    path = write_csv(tmp_path / "numbers.csv", 3)
+    with override_settings(SEPSMS=http_settings(sim, BATCH_SIZE=1, SEND_CONCURRENCY=1)):
+        _, _, error = run_failing("sepsms_send", "Hi", "--csv", str(path), match="Pending")
+    assert "2 recipient(s) failed and 0 unconfirmed, of 3." in error
+    msg = Message.objects.get()
+    statuses = list(msg.recipients.order_by("phone").values_list("status", flat=True))
+    assert statuses == [Recipient.Status.PENDING, Recipient.Status.FAILED, Recipient.Status.FAILED]
+
+
+def test_send_csv_unconfirmed_is_an_error(sim: Simulator, tmp_path: Path) -> None:
+    sim.delay_next("/message/send", seconds=1.0, process=True)
+    path = write_csv(tmp_path / "numbers.csv", 2)
+    with override_settings(SEPSMS=http_settings(sim, TIMEOUT=0.3)):
+        _, _, error = run_failing("sepsms_send", "Hi", "--csv", str(path), match="Unconfirmed")
+    assert "0 recipient(s) failed and 2 unconfirmed, of 2." in error
+    assert Message.objects.get().status == Message.Status.UNCONFIRMED
+
+
 @pytest.mark.parametrize("use_csv", [False, True], ids=["arguments", "csv"])
 @pytest.mark.parametrize("dry_run", [False, True], ids=["send", "dry-run"])
 @pytest.mark.parametrize(

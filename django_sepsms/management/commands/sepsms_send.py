@@ -12,10 +12,12 @@ from typing import Any, TextIO
 
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Q, Sum
 from django.utils import timezone
 
-from django_sepsms.bulk import send_bulk
+from django_sepsms.bulk import BulkReport, send_bulk
 from django_sepsms.exceptions import SepsmsError
+from django_sepsms.models import Message
 from django_sepsms.phone import normalize_phone
 from django_sepsms.sending import deliver_message, prepare_message, record_message
 
@@ -182,7 +184,11 @@ class Command(BaseCommand):
         )
 
     def send_campaign(self, options: dict[str, Any], scheduled_at: datetime | None) -> None:
-        """Stream a CSV file through :func:`~django_sepsms.bulk.send_bulk`."""
+        """Stream a CSV file through :func:`~django_sepsms.bulk.send_bulk`.
+
+        ``send_bulk`` records a failed batch on its rows without raising; the
+        command reads them back and fails as the argument path does.
+        """
         path: Path = options["csv"]
         bar = ProgressBar(max(0, count_rows(path) - 1), sys.stderr)
         try:
@@ -200,10 +206,31 @@ class Command(BaseCommand):
             self.stderr.write(self.style.WARNING(f"Refused {raw!r}: {reason}"))
         msg = report.message
         msg.refresh_from_db()
-        self.stdout.write(
-            self.style.SUCCESS(
-                f"Message #{msg.pk} {msg.get_status_display()}: {report.recorded:,} recipient(s) "
-                f"recorded, {msg.recipient_count:,} in all; {msg.total_credit or 0:,} credit(s) "
-                f"charged; {report.refused_count:,} refused."
-            )
+        summary = (
+            f"Message #{msg.pk} {msg.get_status_display()}: {report.recorded:,} recipient(s) "
+            f"recorded, {msg.recipient_count:,} in all; {msg.total_credit or 0:,} credit(s) "
+            f"charged; {report.refused_count:,} refused."
+        )
+        failure = self.campaign_failure(report)
+        if failure:
+            self.stdout.write(summary)
+            raise CommandError(failure)
+        self.stdout.write(self.style.SUCCESS(summary))
+
+    @staticmethod
+    def campaign_failure(report: BulkReport) -> str:
+        """What went wrong with the campaign's batches, or ``""`` if nothing did."""
+        msg = report.message
+        counts = msg.batches.aggregate(
+            failed=Sum("recipient_count", filter=Q(status=Message.Status.FAILED)),
+            unconfirmed=Sum("recipient_count", filter=Q(status=Message.Status.UNCONFIRMED)),
+        )
+        failed, unconfirmed = counts["failed"] or 0, counts["unconfirmed"] or 0
+        if not failed and not unconfirmed:
+            return ""
+        error = msg.error_message or msg.error_code
+        return (
+            f"Message #{msg.pk} {msg.get_status_display()}: {error}; "
+            f"{failed:,} recipient(s) failed and {unconfirmed:,} unconfirmed, "
+            f"of {msg.recipient_count:,}."
         )
