@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime
 from io import StringIO
 from pathlib import Path
@@ -12,6 +13,7 @@ from django.core.management import CommandError, call_command
 from django.test import override_settings
 
 from django_sepsms import send_sms
+from django_sepsms.backends.base import BaseBackend, OutgoingSms, SendResult
 from django_sepsms.management.commands.sepsms_send import ProgressBar
 from django_sepsms.models import Message, Recipient
 from django_sepsms.simulator import Simulator
@@ -37,6 +39,20 @@ def run_failing(*args: Any, match: str) -> tuple[str, str, str]:
 def write_csv(path: Path, count: int) -> Path:
     path.write_text("phone\n" + "".join(f"08123{i:05d}\n" for i in range(count)))
     return path
+
+
+class NoBalanceBackend(BaseBackend):
+    """A backend that sends but cannot tell the balance (the base class's default)."""
+
+    def send_message(self, sms: OutgoingSms) -> SendResult:
+        return SendResult(uuid="no-balance", total_msisdn=len(sms.recipients))
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def test_balance(sim: Simulator) -> None:
@@ -65,7 +81,7 @@ def test_send_dry_run_estimates_and_sends_nothing(sim: Simulator) -> None:
     assert "2 recipient(s), about 4 credit(s)" in out
     assert "Nothing was sent" in out
     assert Message.objects.count() == 0
-    assert sim.requests == []
+    assert [r.path for r in sim.requests] == ["/api/v2/message/credit/balance"]
 
 
 def test_send_csv_with_variables_and_refused_rows(sim: Simulator, tmp_path: Path) -> None:
@@ -242,3 +258,47 @@ def test_send_csv_scheduled(sim: Simulator, tmp_path: Path) -> None:
     run("sepsms_send", "Hi", "--csv", str(path), "--at", "2030-01-01T09:00:00+07:00")
     sent = datetime.fromisoformat(sim.requests[-1].json["scheduledTime"])
     assert sent == datetime.fromisoformat("2030-01-01T09:00:00+07:00")
+
+
+def test_dry_run_prints_the_balance(sim: Simulator) -> None:
+    sim.credits = 18420
+    out, err = run("sepsms_send", "ก" * 71, "0812345678", "--dry-run")
+    assert "about 2 credit(s)" in out
+    assert "Balance: 18,420 credits\n" in out
+    assert err == ""
+    assert Message.objects.count() == 0
+
+
+def test_dry_run_warns_when_the_estimate_exceeds_the_balance(
+    sim: Simulator, tmp_path: Path
+) -> None:
+    sim.credits = 3
+    path = write_csv(tmp_path / "numbers.csv", 2)
+    out, err = run("sepsms_send", "ก" * 71, "--csv", str(path), "--dry-run")
+    assert "2 recipient(s), about 4 credit(s)" in out
+    assert "Balance: 3 credits\n" in out
+    assert "The estimate (4 credits) exceeds the balance (3 credits)" in err
+    assert [r.path for r in sim.requests] == ["/api/v2/message/credit/balance"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "reason"),
+    [
+        ({"API_KEY": "sk_sep_readonly"}, "auth.forbidden_scope"),
+        ({"BASE_URL": "http://127.0.0.1:{port}/api/v2", "MAX_RETRIES": 0}, "connect"),
+        ({"BACKEND": "tests.test_commands.NoBalanceBackend"}, "has no credit balance"),
+    ],
+    ids=["no-scope", "network", "not-supported"],
+)
+def test_dry_run_with_an_unknown_balance_still_succeeds(
+    sim: Simulator, settings: dict[str, Any], reason: str
+) -> None:
+    settings = {
+        k: v.format(port=closed_port()) if k == "BASE_URL" else v for k, v in settings.items()
+    }
+    with override_settings(SEPSMS=http_settings(sim, **settings)):
+        out, err = run("sepsms_send", "Hi", "0812345678", "--dry-run")
+    assert "Dry run: 1 recipient(s), about 1 credit(s)" in out
+    assert "Balance: unknown (" in out
+    assert reason in out
+    assert err == ""

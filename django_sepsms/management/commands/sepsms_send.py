@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import itertools
+import logging
 import sys
 from collections.abc import Iterator
 from datetime import datetime
@@ -19,7 +20,9 @@ from django_sepsms.bulk import BulkReport, send_bulk
 from django_sepsms.exceptions import SepsmsError
 from django_sepsms.models import Message
 from django_sepsms.phone import normalize_phone
-from django_sepsms.sending import deliver_message, prepare_message, record_message
+from django_sepsms.sending import deliver_message, get_balance, prepare_message, record_message
+
+logger = logging.getLogger("django_sepsms")
 
 
 class ProgressBar:
@@ -167,6 +170,7 @@ class Command(BaseCommand):
         summary = f"{len(prepared.phones):,} recipient(s), about {estimate:,} credit(s)"
         if options["dry_run"]:
             self.stdout.write(f"Dry run: {summary}; {len(refused)} refused. Nothing was sent.")
+            self.write_balance(estimate)
             return
         msg = record_message(prepared)
         bar = ProgressBar(len(prepared.phones), sys.stderr)
@@ -182,6 +186,24 @@ class Command(BaseCommand):
                 f"{msg.total_credit or 0:,} credit(s) charged; {len(refused)} refused."
             )
         )
+
+    def write_balance(self, estimate: int) -> None:
+        """Print the account's balance beside ``estimate``, or say it is unknown."""
+        try:
+            balance = get_balance()
+        except Exception as exc:
+            # Only advice: a dry run never fails because the balance cannot be read.
+            logger.info("Dry run: the balance could not be read: %r", exc)
+            self.stdout.write(f"Balance: unknown ({exc or type(exc).__name__})")
+            return
+        self.stdout.write(f"Balance: {balance:,} credits")
+        if estimate > balance:
+            self.stderr.write(
+                self.style.WARNING(
+                    f"The estimate ({estimate:,} credits) exceeds the balance "
+                    f"({balance:,} credits): the send would fail for lack of credit."
+                )
+            )
 
     def send_campaign(self, options: dict[str, Any], scheduled_at: datetime | None) -> None:
         """Stream a CSV file through :func:`~django_sepsms.bulk.send_bulk`.
