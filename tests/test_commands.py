@@ -163,8 +163,22 @@ def test_sync_refreshes_open_messages(sim: Simulator) -> None:
 def test_sync_by_id_and_errors(sim: Simulator) -> None:
     msg = send_sms("Hi", ["0812345678"])
     sim.fail_next("/message/", status=500, times=10)
-    _, err = run("sepsms_sync", str(msg.pk))
+    _, err, error = run_failing("sepsms_sync", str(msg.pk), match="could not be checked")
     assert f"#{msg.pk}:" in err
+    assert error == "1 message(s) could not be checked."
+
+
+def test_sync_fails_after_checking_every_other_message(sim: Simulator) -> None:
+    broken = send_sms("Hi", ["0812345678"])
+    fine = send_sms("Hi", ["0912345678"])
+    sim.deliver_now(fine.batches.get().provider_uuid)
+    sim.fail_next(f"/message/{broken.batches.get().provider_uuid}", status=500, times=10)
+    out, err, _ = run_failing("sepsms_sync", match=r"1 message\(s\) could not be checked")
+    assert "2 message(s) checked, 1 recipient status(es) changed." in out
+    assert f"#{broken.pk}: [500" in err
+    fine.refresh_from_db()
+    assert fine.status == Message.Status.COMPLETED
+    assert fine.recipients.get().status == Recipient.Status.SUCCESS
 
 
 def test_sync_reports_unconfirmed_messages(sim: Simulator) -> None:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from django_sepsms.exceptions import SepsmsError
 from django_sepsms.models import Message
 from django_sepsms.sync import (
     open_messages,
@@ -18,7 +19,8 @@ from django_sepsms.sync import (
 class Command(BaseCommand):
     help = (
         "Ask the provider for the status of every message that is not final yet "
-        "(pending, scheduled, processing, unconfirmed) and apply it."
+        "(pending, scheduled, processing, unconfirmed) and apply it. Exits with "
+        "status 1 if any message could not be checked."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -31,11 +33,14 @@ class Command(BaseCommand):
             self.stdout.write(
                 self.style.WARNING(f"{recovered} abandoned batch(es) marked unconfirmed.")
             )
-        resumed = resume_stalled_messages()
-        if resumed:
-            self.stdout.write(self.style.WARNING(f"{resumed} stalled message(s) resumed."))
-        messages = Message.objects.filter(pk__in=ids).iterator() if ids else open_messages()
-        report = sync_messages(messages)
+        try:
+            resumed = resume_stalled_messages()
+            if resumed:
+                self.stdout.write(self.style.WARNING(f"{resumed} stalled message(s) resumed."))
+            messages = Message.objects.filter(pk__in=ids).iterator() if ids else open_messages()
+            report = sync_messages(messages)
+        except SepsmsError as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(
             f"{report.messages} message(s) checked, "
             f"{report.recipients_changed} recipient status(es) changed."
@@ -49,3 +54,6 @@ class Command(BaseCommand):
             )
         for pk, error in report.errors:
             self.stderr.write(self.style.ERROR(f"#{pk}: {error}"))
+        if report.errors:
+            failed = len({pk for pk, _ in report.errors})
+            raise CommandError(f"{failed} message(s) could not be checked.")
