@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from .backends.base import BaseBackend
@@ -30,6 +30,9 @@ OPEN_STATUSES = (
     Message.Status.PROCESSING,
     Message.Status.UNCONFIRMED,
 )
+
+#: The error code of a batch of a scheduled message that stalled until its time had passed.
+SCHEDULE_MISSED = "schedule.missed"
 
 
 @dataclass
@@ -137,22 +140,69 @@ def recover_abandoned_batches(older_than: timedelta = timedelta(minutes=10)) -> 
     return recovered
 
 
+def _stalled(older_than: timedelta) -> QuerySet[Message]:
+    """Messages recorded before ``older_than`` ago that still have unclaimed batches."""
+    cutoff = timezone.now() - older_than
+    return Message.objects.filter(
+        batches__status=Message.Status.QUEUED, created_at__lt=cutoff
+    ).distinct()
+
+
+def fail_missed_schedules(older_than: timedelta = timedelta(minutes=10)) -> int:
+    """Fail the stalled batches of scheduled messages whose time has passed.
+
+    A scheduled message goes to the provider at once, with its time, and the
+    provider sends it then. If its delivery stalled until after that time, it
+    is not sent late: its unclaimed batches and their recipients become
+    ``failed`` with the error code ``schedule.missed`` (resend them from the
+    admin if they are still wanted). Returns how many messages were affected.
+    """
+    now = timezone.now()
+    missed = _stalled(older_than).filter(scheduled_at__lte=now).order_by("id")
+    count = 0
+    for msg in missed.iterator():
+        failed = 0
+        queued = MessageBatch.objects.filter(message=msg, status=Message.Status.QUEUED)
+        for batch_id in list(queued.values_list("id", flat=True)):
+            with transaction.atomic():
+                # Only if nobody claimed it meanwhile.
+                if not MessageBatch.objects.filter(
+                    pk=batch_id, status=Message.Status.QUEUED
+                ).update(
+                    status=Message.Status.FAILED,
+                    error_code=SCHEDULE_MISSED,
+                    error_message="Its delivery stalled until after its scheduled time.",
+                ):
+                    continue
+                Recipient.objects.filter(batch_id=batch_id).update(
+                    status=Recipient.Status.FAILED,
+                    error_code=SCHEDULE_MISSED,
+                    status_changed_at=now,
+                )
+            failed += 1
+        if failed:
+            refresh_message_totals(msg)
+            logger.warning("Message %s stalled past its scheduled time: not sent", msg.pk)
+            count += 1
+    return count
+
+
 def resume_stalled_messages(older_than: timedelta = timedelta(minutes=10)) -> int:
     """Send again the batches of messages whose delivery stopped (a killed worker).
 
     Only batches nobody claimed (``queued``) are sent, so nothing goes out
-    twice. With ``USE_TASKS`` a new task is queued; otherwise they are sent here.
-    Returns how many messages were resumed.
+    twice. A scheduled message is resumed only while its time is still ahead
+    (it goes to the provider with that time, as the first attempt did); see
+    :func:`fail_missed_schedules` for the others. With ``USE_TASKS`` a new
+    task is queued; otherwise they are sent here. Returns how many messages
+    were resumed.
     """
     from .conf import sepsms_settings
     from .sending import deliver_message
 
-    cutoff = timezone.now() - older_than
     stalled = (
-        Message.objects.filter(
-            batches__status=Message.Status.QUEUED, created_at__lt=cutoff, scheduled_at__isnull=True
-        )
-        .distinct()
+        _stalled(older_than)
+        .filter(Q(scheduled_at__isnull=True) | Q(scheduled_at__gt=timezone.now()))
         .order_by("id")
     )
     resumed = 0

@@ -9,6 +9,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_sepsms.exceptions import SepsmsError
 from django_sepsms.models import Message
 from django_sepsms.sync import (
+    SCHEDULE_MISSED,
+    fail_missed_schedules,
     open_messages,
     recover_abandoned_batches,
     resume_stalled_messages,
@@ -32,6 +34,14 @@ class Command(BaseCommand):
         if recovered:
             self.stdout.write(
                 self.style.WARNING(f"{recovered} abandoned batch(es) marked unconfirmed.")
+            )
+        missed = fail_missed_schedules()
+        if missed:
+            self.stdout.write(
+                self.style.WARNING(
+                    f"{missed} stalled scheduled message(s) past their time: "
+                    f"not sent, marked failed ({SCHEDULE_MISSED})."
+                )
             )
         try:
             resumed = resume_stalled_messages()
