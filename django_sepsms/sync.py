@@ -9,16 +9,24 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Q, QuerySet
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from .backends.base import BaseBackend
 from .delivery import apply_message_report, apply_recipient_report
 from .exceptions import SepsmsError
-from .models import Message, MessageBatch, Recipient
+from .models import FINAL_MESSAGE_STATUSES, Message, MessageBatch, Recipient
+from .notify import send_after_commit
 from .phone import normalize_phone
 from .sending import get_backend, refresh_message_totals
-from .status import MESSAGE_RANK, PROVIDER_DELIVERY_STATUS
+from .signals import delivery_status_changed
+from .status import (
+    MESSAGE_RANK,
+    PROVIDER_DELIVERY_STATUS,
+    RECIPIENT_RANK,
+    RECIPIENT_TERMINAL,
+    delivered_delta,
+)
 from .webhooks.events import resolve_unconfirmed
 
 logger = logging.getLogger("django_sepsms")
@@ -31,8 +39,13 @@ OPEN_STATUSES = (
     Message.Status.UNCONFIRMED,
 )
 
+#: The error code of a recipient the provider blocked (counted in ``blockedCount``).
+BLOCKED = "blocked"
 #: The error code of a batch of a scheduled message that stalled until its time had passed.
 SCHEDULE_MISSED = "schedule.missed"
+
+#: Recipient statuses a later report may still change.
+_OPEN_RECIPIENT_STATUSES = [s for s in RECIPIENT_RANK if s not in RECIPIENT_TERMINAL]
 
 
 @dataclass
@@ -73,19 +86,85 @@ def sync_message(
         info = backend.get_message_status(uuid)
         if info.status in MESSAGE_RANK:
             apply_message_report(uuid, info.status)
+        # Blocked numbers can only be told once the provider is done with the batch.
+        listed: set[str] | None = (
+            set() if batch.blocked_count and info.status in FINAL_MESSAGE_STATUSES else None
+        )
         for row in backend.iter_recipient_statuses(uuid):
+            phone = _phone(row.msisdn)
+            if listed is not None:
+                listed.add(phone)
             status = PROVIDER_DELIVERY_STATUS.get(row.dr_status)
             if status is None:
                 continue
             change = apply_recipient_report(
                 uuid,
-                _phone(row.msisdn),
+                phone,
                 status,
                 tx_id=row.tx_id,
                 at=row.updated_at,
             )
             report.recipients_changed += int(change.changed)
+        if listed is not None:
+            report.recipients_changed += fail_blocked_recipients(batch, listed)
     return report
+
+
+def fail_blocked_recipients(batch: MessageBatch, listed: set[str]) -> int:
+    """Fail, with the error code ``blocked``, the recipients the provider blocked.
+
+    [assumed] The provider leaves the numbers it blocked (``blockedCount`` in
+    its answer to the send) out of the batch's recipient list. ``listed`` is
+    that complete list, read once the batch is final. The recipients it lacks
+    are the blocked ones, if there are no more of them than ``blockedCount``;
+    otherwise the numbers do not add up, and nothing is changed. Returns how
+    many recipients changed.
+    """
+    phones = set(Recipient.objects.filter(batch=batch).values_list("phone", flat=True))
+    missing = phones - listed
+    if not missing:
+        return 0
+    if len(missing) > batch.blocked_count:
+        logger.warning(
+            "Batch %s of message %s: the provider did not list %d recipient(s) but "
+            "blocked only %d; their status is left as it is",
+            batch.position,
+            batch.message_id,
+            len(missing),
+            batch.blocked_count,
+        )
+        return 0
+    failed = Recipient.Status.FAILED
+    now = timezone.now()
+    with transaction.atomic():
+        recipients = list(
+            Recipient.objects.select_for_update()
+            .filter(batch=batch, phone__in=missing, status__in=_OPEN_RECIPIENT_STATUSES)
+            .only("id", "message_id", "batch_id", "phone", "status", "tx_id")
+        )
+        if not recipients:
+            return 0
+        Recipient.objects.filter(pk__in=[r.pk for r in recipients]).update(
+            status=failed, error_code=BLOCKED, status_changed_at=now
+        )
+        delivered = failures = 0
+        for recipient in recipients:
+            old = recipient.status
+            d, f = delivered_delta(old, failed)
+            delivered, failures = delivered + d, failures + f
+            recipient.status, recipient.error_code = failed, BLOCKED
+            send_after_commit(
+                delivery_status_changed,
+                Recipient,
+                recipient=recipient,
+                old_status=old,
+                new_status=failed,
+            )
+        Message.objects.filter(pk=batch.message_id).update(
+            delivered_count=F("delivered_count") + delivered,
+            failed_count=F("failed_count") + failures,
+        )
+    return len(recipients)
 
 
 def sync_messages(
