@@ -39,7 +39,8 @@ class CodeForm(forms.Form):
             attrs={
                 "inputmode": "numeric",
                 "autocomplete": "one-time-code",
-                "pattern": "[0-9]*",
+                # ASCII, Thai and full-width digits, and spaces: clean_code() reads them all.
+                "pattern": "[0-9\u0e50-\u0e59\uff10-\uff19 ]*",
                 "autofocus": True,
                 "aria-describedby": "sepsms-error",
             }

@@ -291,3 +291,12 @@ def test_a_code_typed_in_thai_digits_logs_in(
     response = client.post("/sepsms/login/verify/", {"code": thai})
     assert response.status_code == 302
     assert str(client.session["_auth_user_id"]) == str(user.pk)
+
+
+def test_the_code_field_lets_browsers_submit_thai_and_spaced_codes() -> None:
+    from django_sepsms.forms import CodeForm
+
+    pattern = CodeForm().fields["code"].widget.attrs["pattern"]
+    for typed in ("123456", "๑๒๓๔๕๖", "\uff11\uff12\uff13\uff14\uff15\uff16", "123 456"):
+        assert re.fullmatch(pattern, typed), typed
+    assert not re.fullmatch(pattern, "12345a")

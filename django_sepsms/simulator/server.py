@@ -511,7 +511,7 @@ class _Api:
         }
 
     def _otp_verify(self, request: Request, body: Body, params: Params) -> Body:
-        reference = _required_str(body, "reference").strip().upper()
+        reference = contract.normalise_reference(_required_str(body, "reference"))
         pin = _required_str(body, "pin").strip()
         otp = self._state.verify_otp(reference, pin, time.time())
         if otp is not None:
