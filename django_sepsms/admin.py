@@ -12,6 +12,7 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, QuerySet
@@ -99,7 +100,7 @@ class MessageAdmin(LogAdmin):
     readonly_fields = fields
     change_form_template = "admin/sepsms/message/change_form.html"
     change_list_template = "admin/sepsms/message/change_list.html"
-    actions = ["refresh_status", "resend_failed", "export_csv"]
+    actions = ["refresh_status", "resend_failed", "mark_not_sent", "export_csv"]
 
     @admin.display(description=_("text"))
     def preview(self, obj: Message) -> str:
@@ -218,6 +219,42 @@ class MessageAdmin(LogAdmin):
             ngettext("%(count)d message resent.", "%(count)d messages resent.", sent)
             % {"count": sent},
         )
+
+    @admin.action(description=_("Record unconfirmed sends as never sent"), permissions=["send"])
+    def mark_not_sent(
+        self, request: HttpRequest, queryset: QuerySet[Message]
+    ) -> TemplateResponse | None:
+        from .sending import mark_unconfirmed_not_sent
+
+        unconfirmed = MessageBatch.objects.filter(
+            message=OuterRef("pk"), status=Message.Status.UNCONFIRMED, provider_uuid__isnull=True
+        )
+        targets = list(queryset.filter(Exists(unconfirmed)).order_by("pk"))
+        if request.POST.get("post") != "yes":
+            context = {
+                **self.admin_site.each_context(request),
+                "title": _("Record unconfirmed sends as never sent?"),
+                "opts": self.model._meta,
+                "targets": targets,
+                "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
+                "action_checkbox_name": ACTION_CHECKBOX_NAME,
+            }
+            return TemplateResponse(request, "admin/sepsms/message/mark_not_sent.html", context)
+        recipients = 0
+        for msg in targets:
+            changed = mark_unconfirmed_not_sent(msg)
+            recipients += changed
+            self.log_change(request, msg, f"Unconfirmed sends recorded as never sent ({changed}).")
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d recipient recorded as never sent.",
+                "%(count)d recipients recorded as never sent.",
+                recipients,
+            )
+            % {"count": recipients},
+        )
+        return None
 
     @admin.action(description=_("Export the recipients as CSV"))
     def export_csv(

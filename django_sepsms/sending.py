@@ -462,6 +462,39 @@ def _record_batch_error(batch: MessageBatch, exc: SepsmsError) -> None:
         resolve_unconfirmed(batch)
 
 
+#: Error code of unconfirmed batches someone recorded as never sent.
+NOT_SENT_CODE = "unconfirmed.not_sent"
+
+
+def mark_unconfirmed_not_sent(msg: Message) -> int:
+    """Record the unconfirmed batches of ``msg`` as failed; return how many recipients.
+
+    For a person who checked the provider's dashboard and found that these
+    sends never arrived there. Only batches the provider never identified (no
+    uuid) are changed; their recipients can then be sent again like any
+    failed ones.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        batches = list(
+            msg.batches.select_for_update()
+            .filter(status=Message.Status.UNCONFIRMED, provider_uuid__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        if not batches:
+            return 0
+        changed = Recipient.objects.filter(
+            batch_id__in=batches, status=Recipient.Status.UNCONFIRMED
+        ).update(status=Recipient.Status.FAILED, error_code=NOT_SENT_CODE, status_changed_at=now)
+        MessageBatch.objects.filter(pk__in=batches).update(
+            status=Message.Status.FAILED,
+            error_code=NOT_SENT_CODE,
+            error_message="Recorded as never sent after checking the provider.",
+        )
+    refresh_message_totals(msg)
+    return changed
+
+
 def _fail_remaining(msg: Message, exc: SepsmsError) -> None:
     """Fail the batches never attempted, with the error that stopped the send."""
     code = (getattr(exc, "code", "") or type(exc).__name__)[:64]

@@ -181,6 +181,58 @@ def test_resend_failed_and_export(boss: Client, sms_outbox: list[Any]) -> None:
     assert any("66912345678" in line for line in lines)
 
 
+def test_unconfirmed_sends_are_recorded_never_sent_only_after_confirming(
+    boss: Client, sim: Simulator
+) -> None:
+    from django_sepsms.backends.sepsms import SepsmsBackend
+    from django_sepsms.models import MessageBatch
+    from django_sepsms.sending import NOT_SENT_CODE
+
+    sim.fail_next("/message/send", status=502)  # the provider may have it
+    unconfirmed = send_sms(
+        "Hello", ["0812345678", "0912345678"], backend=SepsmsBackend(), fail_silently=True
+    )
+    accepted = send_sms("Hello", ["0812345678"])
+    assert unconfirmed.status == Message.Status.UNCONFIRMED
+    user = get_user_model().objects.get(username="staff1")
+    user.user_permissions.add(Permission.objects.get(codename="change_message"))
+    url = reverse("admin:sepsms_message_changelist")
+    chosen = {"action": "mark_not_sent", "_selected_action": [unconfirmed.pk, accepted.pk]}
+
+    page = boss.post(url, chosen)
+    assert page.status_code == 200
+    assert f"#{unconfirmed.pk}" in page.content.decode()
+    assert f"#{accepted.pk} " not in page.content.decode()  # nothing to record there
+    unconfirmed.refresh_from_db()
+    assert unconfirmed.status == Message.Status.UNCONFIRMED  # nothing changes before "yes"
+
+    done = boss.post(url, {**chosen, "post": "yes"}, follow=True)
+    assert "2 recipients recorded as never sent." in done.content.decode()
+    unconfirmed.refresh_from_db()
+    assert unconfirmed.status == Message.Status.FAILED
+    assert unconfirmed.failed_count == 2
+    assert set(unconfirmed.recipients.values_list("status", "error_code")) == {
+        (Recipient.Status.FAILED, NOT_SENT_CODE)
+    }
+    assert MessageBatch.objects.get(message=accepted).status == Message.Status.PENDING
+    # Now, and only now, "Resend to the failed recipients" takes them.
+    boss.post(url, {"action": "resend_failed", "_selected_action": [unconfirmed.pk]})
+    copy = Message.objects.get(resent_from=unconfirmed)
+    assert copy.recipient_count == 2
+    assert copy.status == Message.Status.PENDING
+
+
+def test_only_senders_may_record_sends_as_never_sent(support: Client, sim: Simulator) -> None:
+    from django_sepsms.backends.sepsms import SepsmsBackend
+
+    sim.fail_next("/message/send", status=502)
+    msg = send_sms("Hello", ["0812345678"], backend=SepsmsBackend(), fail_silently=True)
+    url = reverse("admin:sepsms_message_changelist")
+    support.post(url, {"action": "mark_not_sent", "_selected_action": [msg.pk], "post": "yes"})
+    msg.refresh_from_db()
+    assert msg.status == Message.Status.UNCONFIRMED
+
+
 def test_dashboard(support: Client, sms_outbox: list[Any]) -> None:
     send_sms("Hello", ["0812345678", "0912345678"])
     send_otp("0812345678")
