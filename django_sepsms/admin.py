@@ -194,19 +194,25 @@ class MessageAdmin(LogAdmin):
 
         sent = 0
         for original in queryset.filter(kind=Message.Kind.SMS):
-            phones = list(
+            failed = list(
                 original.recipients.filter(status__in=FAILED_RECIPIENT_STATUSES)
                 .order_by("id")
-                .values_list("phone", flat=True)
+                .values_list("phone", "variables")
             )
-            if not phones:
+            if not failed:
                 continue
-            variables = original.variables or {}
+            # Campaigns keep each number's values on its row; sends, on the message too.
+            given = original.variables or {}
+            variables = {
+                phone: own if own is not None else given[phone]
+                for phone, own in failed
+                if own is not None or phone in given
+            }
             prepared = prepare_message(
                 original.text,
-                phones,
+                [phone for phone, _ in failed],
                 origin=original.origin,
-                variables={p: variables[p] for p in phones if p in variables} or None,
+                variables=variables or None,
             )
             copy = record_message(prepared, resent_from=original)
             try:

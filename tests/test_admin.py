@@ -233,6 +233,29 @@ def test_only_senders_may_record_sends_as_never_sent(support: Client, sim: Simul
     assert msg.status == Message.Status.UNCONFIRMED
 
 
+def test_resending_a_campaign_keeps_each_numbers_values(
+    boss: Client, sms_outbox: list[Any]
+) -> None:
+    from django_sepsms import send_bulk
+
+    report = send_bulk(
+        "Hi {name}",
+        [("0812345678", {"name": "Somchai"}), {"phone": "0912345678", "name": "Malee"}],
+    )
+    Recipient.objects.update(status=Recipient.Status.FAILED)
+    user = get_user_model().objects.get(username="staff1")
+    user.user_permissions.add(Permission.objects.get(codename="change_message"))
+    sms_outbox.clear()
+    boss.post(
+        reverse("admin:sepsms_message_changelist"),
+        {"action": "resend_failed", "_selected_action": [report.message.pk]},
+    )
+    assert sorted(sms.message for sms in sms_outbox) == [
+        "Hi Malee",
+        "Hi Somchai",
+    ]
+
+
 def test_dashboard(support: Client, sms_outbox: list[Any]) -> None:
     send_sms("Hello", ["0812345678", "0912345678"])
     send_otp("0812345678")
