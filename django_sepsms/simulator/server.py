@@ -317,18 +317,9 @@ class _Api:
         return Response(200, html.encode("utf-8"), HTML_CONTENT_TYPE)
 
     def _control(self, request: Request) -> Response:
-        if request.path == "/_sim/health":
-            _require_method(request, "GET")
-            return json_response(200, {"ok": True})
-        if request.path == "/_sim/inbox.json":
-            _require_method(request, "GET")
-            items = [_inbox_item(e) for e in reversed(self._sim.inbox)]
-            return json_response(200, {"items": items})
-        if request.path == "/_sim/reset":
-            _require_method(request, "POST")
-            self._sim.reset()
-            return json_response(200, {"ok": True})
-        raise ApiError(404, contract.ERROR_NOT_FOUND, "Not found.")
+        from . import control
+
+        return control.handle(self._sim, request)
 
     # -- API ------------------------------------------------------------------------
 
@@ -728,6 +719,9 @@ class Simulator:
         delivery_delay: float = 0.0,
         *,
         failing_numbers: Iterable[str] = (),
+        blocked_numbers: Iterable[str] = (),
+        webhook_duplicates: bool = False,
+        webhook_reverse: bool = False,
     ) -> None:
         keys = dict(api_keys) if api_keys is not None else {DEFAULT_API_KEY: contract.SCOPES}
         if not keys:
@@ -739,6 +733,9 @@ class Simulator:
             webhook_url=webhook_url,
             webhook_secrets=list(webhook_secrets or []),
             failing_numbers=set(failing_numbers),
+            blocked_numbers=set(blocked_numbers),
+            webhook_duplicates=webhook_duplicates,
+            webhook_reverse=webhook_reverse,
         )
         self.host, self.port = host, port
         self._first_key = next(iter(keys))

@@ -62,6 +62,22 @@ class Command(BaseCommand):
             metavar="MSISDN",
             help="Deliveries to this number fail (repeatable).",
         )
+        parser.add_argument(
+            "--block-number",
+            action="append",
+            dest="block_numbers",
+            default=[],
+            metavar="MSISDN",
+            help="Sends to this number are refused and counted in blockedCount (repeatable).",
+        )
+        parser.add_argument(
+            "--duplicate-webhooks", action="store_true", help="Deliver every webhook twice."
+        )
+        parser.add_argument(
+            "--reverse-webhooks",
+            action="store_true",
+            help="Deliver each message's webhooks in reverse order, once it is final.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["credits"] < 0:
@@ -79,6 +95,9 @@ class Command(BaseCommand):
             webhook_secrets=secrets,
             delivery_delay=options["delivery_delay"],
             failing_numbers=options["fail_numbers"],
+            blocked_numbers=options["block_numbers"],
+            webhook_duplicates=options["duplicate_webhooks"],
+            webhook_reverse=options["reverse_webhooks"],
         )
         try:
             simulator.start()
@@ -109,6 +128,7 @@ class Command(BaseCommand):
         write(f"  API base URL: {simulator.base_url}")
         write(f"  Inbox:        {simulator.inbox_url}")
         write(f"  Webhooks:     {webhooks}")
+        write(f"  Control:      {simulator.inbox_url}_sim/switches (faults: see the docs)")
         write("Paste into your settings:")
         write(f"  SEPSMS = {json.dumps(settings, ensure_ascii=False)}")
         if simulator.host not in _LOOPBACK_HOSTS:

@@ -1,0 +1,203 @@
+"""The simulator's control endpoints under ``/_sim/``: the test switches over HTTP.
+
+What a test does with the :class:`~django_sepsms.simulator.Simulator` object,
+a developer running ``manage.py sepsms_simulator`` in a terminal does here,
+with ``curl`` or from a browser-driven test:
+
+- ``GET /_sim/health``; ``GET /_sim/inbox.json``; ``POST /_sim/reset``;
+- ``GET`` or ``POST /_sim/switches``: read, or change any of :data:`SWITCHES`;
+- ``POST /_sim/fail``: ``fail_next()`` (``path``, ``status``, ``code``,
+  ``times``, ``retry_after``, ``process``, ``drop``);
+- ``POST /_sim/delay``: ``delay_next()`` (``path``, ``seconds``, ``times``,
+  ``process``);
+- ``POST /_sim/keys``: ``add_api_key()`` (``key``, ``scopes``, ``allowed_ips``);
+- ``POST /_sim/deliver``: ``deliver_now()`` (``uuid``, optional).
+
+Every answer is JSON; a body that does not fit is a ``400`` in the
+provider's error envelope, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from .. import contract
+from . import state as st
+
+if TYPE_CHECKING:
+    from .server import Request, Response, Simulator
+
+_INVALID = "validation.invalid"
+
+
+def _number(value: Any, name: str, *, minimum: float = 0) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
+        raise st.ApiError(400, _INVALID, f"{name} must be a number >= {minimum:g}.")
+    return float(value)
+
+
+def _whole(value: Any, name: str, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise st.ApiError(400, _INVALID, f"{name} must be a whole number >= {minimum}.")
+    return value
+
+
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise st.ApiError(400, _INVALID, f"{name} must be true or false.")
+    return value
+
+
+def _strings(value: Any, name: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+        raise st.ApiError(400, _INVALID, f"{name} must be a list of strings.")
+    return list(value)
+
+
+def _url(value: Any, name: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+        raise st.ApiError(400, _INVALID, f"{name} must be an http(s) URL or null.")
+    return value
+
+
+#: Switch name → how a JSON value becomes the switch's value.
+SWITCHES: dict[str, Callable[[Any, str], Any]] = {
+    "credits": lambda v, n: _whole(v, n),
+    "delivery_delay": lambda v, n: _number(v, n),
+    "webhook_url": _url,
+    "webhook_secrets": _strings,
+    "webhook_retries": lambda v, n: _whole(v, n),
+    "webhook_retry_delay": lambda v, n: _number(v, n),
+    "webhook_duplicates": _flag,
+    "webhook_reverse": _flag,
+    "failing_numbers": lambda v, n: set(_strings(v, n)),
+    "blocked_numbers": lambda v, n: set(_strings(v, n)),
+    "rate_limits_enabled": _flag,
+    "credit_low_threshold": lambda v, n: _whole(v, n),
+    "max_recipients_per_request": lambda v, n: _whole(v, n, minimum=1),
+}
+
+
+def switches_of(sim: Simulator) -> dict[str, Any]:
+    """The current switches, as JSON values."""
+    values = {name: getattr(sim, name) for name in SWITCHES}
+    for name, value in values.items():
+        if isinstance(value, set):
+            values[name] = sorted(value)
+    return values
+
+
+def handle(sim: Simulator, request: Request) -> Response:
+    """Answer one request under ``/_sim/``."""
+    from .server import _inbox_item, _require_method, json_response
+
+    name = request.path.removeprefix("/_sim/")
+    if name == "health":
+        _require_method(request, "GET")
+        return json_response(200, {"ok": True})
+    if name == "inbox.json":
+        _require_method(request, "GET")
+        return json_response(200, {"items": [_inbox_item(e) for e in reversed(sim.inbox)]})
+    if name == "switches" and request.method == "GET":
+        return json_response(200, switches_of(sim))
+    actions: dict[str, Callable[[Simulator, Mapping[str, Any]], Any]] = {
+        "reset": lambda s, _: s.reset(),
+        "switches": _set_switches,
+        "fail": _fail,
+        "delay": _delay,
+        "keys": _add_key,
+        "deliver": _deliver,
+    }
+    if name not in actions:
+        raise st.ApiError(404, contract.ERROR_NOT_FOUND, "Not found.")
+    _require_method(request, "POST")
+    actions[name](sim, _body(request))
+    if name == "reset":
+        return json_response(200, {"ok": True})
+    return json_response(200, {"ok": True, "switches": switches_of(sim)})
+
+
+def _body(request: Request) -> Mapping[str, Any]:
+    if not request.body:
+        return {}
+    try:
+        body = json.loads(request.body)
+    except ValueError:
+        raise st.ApiError(400, _INVALID, "The body must be a JSON object.") from None
+    if not isinstance(body, dict):
+        raise st.ApiError(400, _INVALID, "The body must be a JSON object.")
+    return body
+
+
+def _only(body: Mapping[str, Any], known: set[str]) -> None:
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise st.ApiError(400, _INVALID, f"Unknown field(s): {', '.join(unknown)}.")
+
+
+def _set_switches(sim: Simulator, body: Mapping[str, Any]) -> None:
+    _only(body, set(SWITCHES))
+    values = {name: SWITCHES[name](value, name) for name, value in body.items()}
+    for name, value in values.items():  # all checked first: a bad body changes nothing
+        setattr(sim, name, value)
+
+
+def _fail(sim: Simulator, body: Mapping[str, Any]) -> None:
+    _only(body, {"path", "status", "code", "times", "retry_after", "process", "drop"})
+    retry_after = body.get("retry_after")
+    sim.fail_next(
+        _path(body),
+        status=_whole(body.get("status", 503), "status", minimum=400),
+        code=str(body.get("code") or st.ERROR_UNAVAILABLE),
+        times=_whole(body.get("times", 1), "times", minimum=1),
+        retry_after=None if retry_after is None else _whole(retry_after, "retry_after"),
+        process=_flag(body.get("process", False), "process"),
+        drop=_flag(body.get("drop", False), "drop"),
+    )
+
+
+def _delay(sim: Simulator, body: Mapping[str, Any]) -> None:
+    _only(body, {"path", "seconds", "times", "process"})
+    sim.delay_next(
+        _path(body),
+        seconds=_number(body.get("seconds"), "seconds"),
+        times=_whole(body.get("times", 1), "times", minimum=1),
+        process=_flag(body.get("process", True), "process"),
+    )
+
+
+def _add_key(sim: Simulator, body: Mapping[str, Any]) -> None:
+    _only(body, {"key", "scopes", "allowed_ips"})
+    key = body.get("key")
+    if not isinstance(key, str) or not key:
+        raise st.ApiError(400, _INVALID, "key must be a non-empty string.")
+    scopes = _strings(body.get("scopes", list(contract.SCOPES)), "scopes")
+    unknown = sorted(set(scopes) - set(contract.SCOPES))
+    if unknown:
+        raise st.ApiError(400, _INVALID, f"Unknown scope(s): {', '.join(unknown)}.")
+    ips = body.get("allowed_ips")
+    sim.add_api_key(key, scopes, allowed_ips=None if ips is None else _strings(ips, "allowed_ips"))
+
+
+def _deliver(sim: Simulator, body: Mapping[str, Any]) -> None:
+    _only(body, {"uuid"})
+    uuid = body.get("uuid")
+    if uuid is not None and not isinstance(uuid, str):
+        raise st.ApiError(400, _INVALID, "uuid must be a string.")
+    try:
+        sim.deliver_now(uuid)
+    except KeyError:
+        raise st.ApiError(404, contract.ERROR_NOT_FOUND, f"No message {uuid!r}.") from None
+
+
+def _path(body: Mapping[str, Any]) -> str:
+    path = body.get("path", "")
+    if not isinstance(path, str) or (path and not path.startswith("/")):
+        raise st.ApiError(400, _INVALID, "path must start with / (after /api/v2), or be empty.")
+    return path
