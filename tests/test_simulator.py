@@ -804,6 +804,42 @@ class TestInbox:
         assert page.index(code) < page.index("second message") < page.index("first &lt;b&gt;")
         assert "http://" not in page.replace(sim.inbox_url, "")  # nothing loaded from elsewhere
 
+    def test_search_by_number_text_or_reference(self, sim: Simulator) -> None:
+        send(sim, message="parcel on its way")
+        send(sim, message="flash sale", recipients=[OTHER])
+        reference = send_otp(sim).json()["result"]["reference"]
+        sim.deliver_now()
+
+        def texts(query: str) -> list[str]:
+            answer = requests.get(
+                sim.inbox_url + "_sim/inbox.json", params={"q": query}, timeout=5
+            )
+            return [item["text"] for item in answer.json()["items"]]
+
+        assert texts("parcel") == ["parcel on its way"]
+        assert texts("FLASH") == ["flash sale"]
+        assert texts("089-876-5432") == ["flash sale"]  # 0… finds 66…
+        assert len(texts(NUMBER_LOCAL)) == 2  # the parcel and the code
+        assert len(texts(reference)) == 1
+        assert len(texts("")) == 3
+        page = requests.get(sim.inbox_url, params={"q": "parcel"}, timeout=5).text
+        assert "parcel on its way" in page
+        assert "flash sale" not in page
+        assert 'value="parcel"' in page
+        nothing = requests.get(sim.inbox_url, params={"q": "<i>x</i>"}, timeout=5).text
+        assert "No SMS matches “&lt;i&gt;x&lt;/i&gt;”" in nothing
+
+    def test_a_big_inbox_shows_the_newest_page(self, sim: Simulator) -> None:
+        from django_sepsms.simulator.inbox import PAGE_SIZE
+
+        numbers = [f"668{i:08d}" for i in range(PAGE_SIZE + 50)]
+        sim.credits = 10**6
+        send(sim, message="to everyone", recipients=numbers[:1000])
+        sim.deliver_now()
+        page = requests.get(sim.inbox_url, timeout=5).text
+        assert page.count("<tr><td>") == PAGE_SIZE
+        assert f"The newest {PAGE_SIZE} of {len(numbers)} are shown." in page
+
     def test_empty_page(self, sim: Simulator) -> None:
         assert "No SMS yet" in requests.get(sim.inbox_url, timeout=5).text
 

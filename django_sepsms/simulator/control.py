@@ -4,7 +4,8 @@ What a test does with the :class:`~django_sepsms.simulator.Simulator` object,
 a developer running ``manage.py sepsms_simulator`` in a terminal does here,
 with ``curl`` or from a browser-driven test:
 
-- ``GET /_sim/health``; ``GET /_sim/inbox.json``; ``POST /_sim/reset``;
+- ``GET /_sim/health``; ``GET /_sim/inbox.json`` (``?q=`` as on the inbox
+  page); ``POST /_sim/reset``;
 - ``GET`` or ``POST /_sim/switches``: read, or change any of :data:`SWITCHES`;
 - ``POST /_sim/fail``: ``fail_next()`` (``path``, ``status``, ``code``,
   ``times``, ``retry_after``, ``process``, ``drop``);
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import contract
 from . import state as st
+from .inbox import matching
 
 if TYPE_CHECKING:
     from .server import Request, Response, Simulator
@@ -103,7 +105,8 @@ def handle(sim: Simulator, request: Request) -> Response:
         return json_response(200, {"ok": True})
     if name == "inbox.json":
         _require_method(request, "GET")
-        return json_response(200, {"items": [_inbox_item(e) for e in reversed(sim.inbox)]})
+        found = matching(sim.inbox, request.query.get("q", ""))
+        return json_response(200, {"items": [_inbox_item(e) for e in found]})
     if name == "switches" and request.method == "GET":
         return json_response(200, switches_of(sim))
     actions: dict[str, Callable[[Simulator, Mapping[str, Any]], Any]] = {

@@ -6,6 +6,7 @@ phone. Self-contained HTML (inline CSS, no external assets) that reloads itself.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from html import escape
 
@@ -28,18 +29,67 @@ td.text{white-space:pre-wrap;word-break:break-word;max-width:48em}
 .status-failed{background:#fbd5d5;color:#8a1717}
 .ref{font-family:ui-monospace,monospace;font-size:12px;color:#555}
 .empty{padding:40px;text-align:center;color:#666}
+.more{color:#666}
+header form input{padding:4px 8px;border-radius:4px;border:0;min-width:16em}
 """
 
 
-def render_inbox(entries: Sequence[InboxEntry], *, credits: int) -> str:
-    """The whole page for ``entries`` (in any order: shown newest first)."""
+#: The most rows one page shows: a 10,000-number send must not make it crawl.
+PAGE_SIZE = 200
+
+
+def matching(entries: Sequence[InboxEntry], query: str) -> list[InboxEntry]:
+    """``entries`` newest first, only those matching ``query`` when there is one.
+
+    A query of digits finds numbers (``0812…`` and ``66812…`` alike); any
+    query also finds texts, senders, OTP references and provider uuids.
+    """
     newest_first = sorted(entries, key=lambda e: e.time, reverse=True)
-    rows = "\n".join(_row(entry) for entry in newest_first)
-    body = (
-        f"<table><thead><tr><th>Time (UTC)</th><th>From</th><th>To</th><th>Text</th>"
-        f"<th>Status</th></tr></thead><tbody>\n{rows}\n</tbody></table>"
-        if newest_first
-        else '<p class="empty">No SMS yet. Send one through the API.</p>'
+    query = query.strip()
+    if not query:
+        return newest_first
+    needle = query.casefold()
+    digits = "".join(ch for ch in query if ch.isdigit())
+    national = "66" + digits[1:] if digits.startswith("0") else digits
+
+    looks_like_a_number = bool(digits) and re.fullmatch(r"[+\d\s-]+", query) is not None
+
+    def hit(entry: InboxEntry) -> bool:
+        if looks_like_a_number and national in entry.msisdn:
+            return True
+        fields = (entry.text, entry.origin, entry.otp_reference or "", entry.sms_uuid)
+        return any(needle in value.casefold() for value in fields)
+
+    return [entry for entry in newest_first if hit(entry)]
+
+
+def render_inbox(entries: Sequence[InboxEntry], *, credits: int, query: str = "") -> str:
+    """The whole page for ``entries`` (in any order: shown newest first).
+
+    ``query`` narrows the list (see :func:`matching`); at most ``PAGE_SIZE``
+    rows are shown, the newest.
+    """
+    found = matching(entries, query)
+    shown = found[:PAGE_SIZE]
+    rows = "\n".join(_row(entry) for entry in shown)
+    if shown:
+        more = (
+            f'<p class="more">The newest {len(shown)} of {len(found)} are shown.</p>'
+            if len(found) > len(shown)
+            else ""
+        )
+        body = (
+            f"<table><thead><tr><th>Time (UTC)</th><th>From</th><th>To</th><th>Text</th>"
+            f"<th>Status</th></tr></thead><tbody>\n{rows}\n</tbody></table>{more}"
+        )
+    elif query.strip():
+        body = f'<p class="empty">No SMS matches “{escape(query.strip())}”.</p>'
+    else:
+        body = '<p class="empty">No SMS yet. Send one through the API.</p>'
+    search = (
+        '<form method="get" role="search"><input type="search" name="q" '
+        f'value="{escape(query.strip())}" placeholder="Number, text or reference" '
+        'aria-label="Search the inbox"></form>'
     )
     return (
         "<!doctype html>\n"
@@ -48,7 +98,7 @@ def render_inbox(entries: Sequence[InboxEntry], *, credits: int) -> str:
         "<title>SEPSMS simulator inbox</title>"
         f"<style>{_CSS}</style></head><body>"
         "<header><h1>SEPSMS simulator inbox</h1>"
-        f"<span>{len(newest_first)} SMS</span><span>Credits: {credits}</span>"
+        f"<span>{len(entries)} SMS</span><span>Credits: {credits}</span>{search}"
         "<span>Local testing only: never expose this server publicly.</span></header>"
         f"<main>{body}</main></body></html>\n"
     )

@@ -313,7 +313,8 @@ class _Api:
 
     def _inbox_page(self, request: Request) -> Response:
         _require_method(request, "GET")
-        html = render_inbox(self._sim.inbox, credits=self._sim.credits)
+        query = request.query.get("q", "")
+        html = render_inbox(self._sim.inbox, credits=self._sim.credits, query=query)
         return Response(200, html.encode("utf-8"), HTML_CONTENT_TYPE)
 
     def _control(self, request: Request) -> Response:
