@@ -16,11 +16,22 @@ from django.test import override_settings
 from django_sepsms import throttle
 from django_sepsms.exceptions import RateLimitedError
 
+_SETUP = """
+import django, os, sys
+os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
+django.setup()
+from django.conf import settings
+settings.CACHES["default"]["KEY_PREFIX"] = {prefix!r}
+"""
 
-def run_in_processes(script: str, count: int, *args: str) -> list[int]:
-    """Run ``script`` in ``count`` Python processes at once; return the numbers they print."""
+
+def run_in_processes(body: str, count: int, *args: str) -> list[int]:
+    """Run ``body`` in ``count`` Python processes at once, with Django set up on this
+    run's cache keys; return the numbers they print."""
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "PYTHONPATH": str(root)}
+    script = _SETUP.format(prefix=settings.CACHES["default"]["KEY_PREFIX"])
+    script += textwrap.dedent(body)
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", script, *args], stdout=subprocess.PIPE, env=env, cwd=root
@@ -97,45 +108,39 @@ def test_can_be_turned_off() -> None:
 
 
 @pytest.mark.slow
-def test_holds_across_processes() -> None:
-    """Four processes race for one sub-window of 'send' slots: only 9 get one."""
-    prefix = settings.CACHES["default"]["KEY_PREFIX"]
-    script = textwrap.dedent(
-        f"""
-        import django, os, sys
-        os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-        django.setup()
-        from django.conf import settings
-        settings.CACHES["default"]["KEY_PREFIX"] = {prefix!r}
-        from django_sepsms import throttle
+@pytest.mark.parametrize(
+    ("limit", "tries", "now", "granted"),
+    [
+        # One 5-second sub-window of the send limit admits 9, whoever asks.
+        ("(120, 60)", 10, "2000000000.0", 9),
+        # The provider's 5 OTP sends a minute: 5 slots, whoever asks.
+        ("contract.LIMIT_OTP_SEND_PER_IP", 3, "", 5),
+    ],
+)
+def test_holds_across_processes(limit: str, tries: int, now: str, granted: int) -> None:
+    """Four processes race for the slots of one limit through the shared cache."""
+    body = f"""
+        import time
+        from django_sepsms import contract, throttle
         from django_sepsms.exceptions import RateLimitedError
-        clock = lambda: float(sys.argv[1])
+        clock = (lambda: float(sys.argv[1])) if sys.argv[1] else time.time
         ok = 0
-        for _ in range(10):
+        for _ in range({tries}):
             try:
-                throttle.acquire("race", (120, 60), max_wait=0, clock=clock)
+                throttle.acquire("race", {limit}, max_wait=0, clock=clock)
                 ok += 1
             except RateLimitedError:
                 pass
         print(ok)
         """
-    )
-    granted = sum(run_in_processes(script, 4, "2000000000.0"))
-    assert granted == 9
+    assert sum(run_in_processes(body, 4, now)) == granted
 
 
 @pytest.mark.slow
 def test_otp_limits_hold_across_processes() -> None:
     """Four processes ask for codes for one number: the per-number cap counts them all."""
-    prefix = settings.CACHES["default"]["KEY_PREFIX"]
-    script = textwrap.dedent(
-        f"""
-        import django, os
-        os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-        django.setup()
-        from django.conf import settings
-        settings.CACHES["default"]["KEY_PREFIX"] = {prefix!r}
-        settings.SEPSMS = {{**settings.SEPSMS, "OTP_RESEND_COOLDOWN": 0}}
+    body = """
+        settings.SEPSMS = {**settings.SEPSMS, "OTP_RESEND_COOLDOWN": 0}
         from django_sepsms import limits
         ok = 0
         for raw in ("66812345678", "66812345678", "66812345678"):
@@ -146,33 +151,4 @@ def test_otp_limits_hold_across_processes() -> None:
                 pass
         print(ok)
         """
-    )
-    granted = sum(run_in_processes(script, 4))
-    assert granted == 3  # otp_send_phone = "3/10m", whoever asks
-
-
-@pytest.mark.slow
-def test_the_otp_limit_holds_across_processes() -> None:
-    """Four processes ask for three OTP slots each: the provider's 5 a minute hold."""
-    prefix = settings.CACHES["default"]["KEY_PREFIX"]
-    script = textwrap.dedent(
-        f"""
-        import django, os
-        os.environ["DJANGO_SETTINGS_MODULE"] = "tests.settings"
-        django.setup()
-        from django.conf import settings
-        settings.CACHES["default"]["KEY_PREFIX"] = {prefix!r}
-        from django_sepsms import contract, throttle
-        from django_sepsms.exceptions import RateLimitedError
-        ok = 0
-        for _ in range(3):
-            try:
-                throttle.acquire("otp-race", contract.LIMIT_OTP_SEND_PER_IP, max_wait=0)
-                ok += 1
-            except RateLimitedError:
-                pass
-        print(ok)
-        """
-    )
-    granted = sum(run_in_processes(script, 4))
-    assert granted == 5
+    assert sum(run_in_processes(body, 4)) == 3  # otp_send_phone = "3/10m", whoever asks

@@ -54,22 +54,18 @@ class Command(BaseCommand):
             metavar="SECONDS",
             help="Seconds between hand-off and delivery reports. Default: 0.",
         )
-        parser.add_argument(
-            "--fail-number",
-            action="append",
-            dest="fail_numbers",
-            default=[],
-            metavar="MSISDN",
-            help="Deliveries to this number fail (repeatable).",
-        )
-        parser.add_argument(
-            "--block-number",
-            action="append",
-            dest="block_numbers",
-            default=[],
-            metavar="MSISDN",
-            help="Sends to this number are refused and counted in blockedCount (repeatable).",
-        )
+        for flag, dest, what in (
+            ("--fail-number", "fail_numbers", "Deliveries to this number fail"),
+            ("--block-number", "block_numbers", "Sends to this number are refused (blockedCount)"),
+        ):
+            parser.add_argument(
+                flag,
+                action="append",
+                dest=dest,
+                default=[],
+                metavar="MSISDN",
+                help=f"{what} (repeatable).",
+            )
         parser.add_argument(
             "--duplicate-webhooks", action="store_true", help="Deliver every webhook twice."
         )
