@@ -115,6 +115,24 @@ class AmbiguousRequestError(ProviderError):
     """
 
 
+class ProviderTimeoutError(ProviderError):
+    """No connection or no answer came within ``CONNECT_TIMEOUT`` / ``TIMEOUT``.
+
+    Raised as one of the two classes below, which say whether the request may
+    have been acted on; catch this one to handle every timeout alike.
+    """
+
+
+class NetworkTimeoutError(NetworkError, ProviderTimeoutError):
+    """A timeout that left nothing done: the connection was never made, or a
+    ``GET`` got no answer. Safe to try again."""
+
+
+class AmbiguousTimeoutError(AmbiguousRequestError, ProviderTimeoutError):
+    """A ``POST`` was sent and no answer came within ``TIMEOUT``: the provider may
+    have acted on it, so it is never sent again blindly."""
+
+
 class OtpError(SepsmsError):
     """An OTP could not be sent (limits, bad number, provider failure)."""
 

@@ -19,12 +19,15 @@ from django_sepsms.backends.base import OutgoingSms
 from django_sepsms.backends.sepsms import SepsmsBackend
 from django_sepsms.exceptions import (
     AmbiguousRequestError,
+    AmbiguousTimeoutError,
     AuthenticationError,
     ConfigurationError,
     InsufficientCreditError,
     NetworkError,
+    NetworkTimeoutError,
     NotSupportedError,
     PermissionDeniedError,
+    ProviderTimeoutError,
     ProviderUnavailableError,
     ProviderValidationError,
     RateLimitedError,
@@ -384,6 +387,20 @@ def test_read_timeout_on_get_is_retried(sim: Simulator) -> None:
     sim.delay_next("/message/credit", seconds=1.0, times=1)
     b = backend(sim, timeout=0.3)
     assert b.get_balance() == sim.credits
+
+
+def test_timeouts_say_what_they_are(sim: Simulator) -> None:
+    sim.delay_next("/message/credit", seconds=0.6, times=2)
+    with pytest.raises(NetworkTimeoutError) as read:
+        backend(sim, timeout=0.2, max_retries=1).get_balance()
+    sim.delay_next("/message/send", seconds=0.6, process=True)
+    with pytest.raises(AmbiguousTimeoutError) as sent:
+        send_sms("Hi", ["0812345678"], backend=backend(sim, timeout=0.2))
+    assert isinstance(read.value, ProviderTimeoutError)
+    assert read.value.retryable
+    assert isinstance(sent.value, ProviderTimeoutError)
+    assert not sent.value.retryable
+    assert Message.objects.get().status == Message.Status.UNCONFIRMED
 
 
 def test_api_key_is_never_shown(sim: Simulator, caplog: pytest.LogCaptureFixture) -> None:

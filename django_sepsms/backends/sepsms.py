@@ -20,8 +20,10 @@ from .. import __version__, contract, throttle
 from ..conf import otp_code_length, sepsms_settings
 from ..exceptions import (
     AmbiguousRequestError,
+    AmbiguousTimeoutError,
     ConfigurationError,
     NetworkError,
+    NetworkTimeoutError,
     NotFoundError,
     NotSupportedError,
     ProviderError,
@@ -287,14 +289,19 @@ class SepsmsBackend(BaseBackend):
             return ConfigurationError(
                 f'SEPSMS["BASE_URL"] is not a usable http(s) URL: {self.base_url!r}.'
             )
+        timed_out = isinstance(exc, requests.Timeout)
         if _never_reached_server(exc):
             logger.warning("%s %s: could not connect (%s)", method, path, type(exc).__name__)
-            return NetworkError("Could not connect to the SMS provider.", code="network.connect")
+            return (NetworkTimeoutError if timed_out else NetworkError)(
+                "Could not connect to the SMS provider.", code="network.connect"
+            )
         if method == "GET":
             logger.warning("%s %s: %s", method, path, type(exc).__name__)
-            return NetworkError("The SMS provider did not answer.", code="network.read")
+            return (NetworkTimeoutError if timed_out else NetworkError)(
+                "The SMS provider did not answer.", code="network.read"
+            )
         logger.error("%s %s sent but unanswered (%s)", method, path, type(exc).__name__)
-        return AmbiguousRequestError(
+        return (AmbiguousTimeoutError if timed_out else AmbiguousRequestError)(
             "The request reached the SMS provider but no answer came back.",
             code="network.ambiguous",
         )
