@@ -49,6 +49,11 @@ ensure_gettext() {
     || echo "notice: gettext not installed; the translation completeness test will fail" >&2
 }
 
+ensure_openssl() {
+  command -v openssl >/dev/null 2>&1 || _apt_install openssl \
+    || echo "notice: openssl not installed; the TLS tests will fail" >&2
+}
+
 ensure_chromium() {
   if command -v chromium >/dev/null 2>&1 || [ -n "${CHROMIUM_PATH:-}" ]; then return 0; fi
   _apt_install chromium || echo "notice: Chromium not installed; browser tests will fail" >&2

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import ssl
 import threading
 import time
 import weakref
@@ -50,16 +51,13 @@ _GET_RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Someone is waiting for an OTP: never hold its request longer than this.
 _OTP_MAX_WAIT = 1.0
 #: Failures that happen before a byte of the request leaves this server.
-_NOT_SENT_ERRORS = (
-    requests.ConnectTimeout,
-    requests.exceptions.SSLError,
-    requests.exceptions.ProxyError,
-)
+_NOT_SENT_ERRORS = (requests.ConnectTimeout, requests.exceptions.ProxyError)
 _BAD_URL_ERRORS = (
     requests.exceptions.MissingSchema,
     requests.exceptions.InvalidSchema,
     requests.exceptions.InvalidURL,
 )
+
 _OTP_VERIFY_FAILURE_CODES = frozenset(
     {
         contract.ERROR_OTP_EXPIRED,
@@ -69,13 +67,32 @@ _OTP_VERIFY_FAILURE_CODES = frozenset(
 )
 
 
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and what it wraps (urllib3 nests its reasons in ``args``)."""
+    seen: set[int] = set()
+    todo: list[Any] = [exc]
+    while todo:
+        item = todo.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        yield item
+        todo += [*item.args, getattr(item, "reason", None), item.__cause__, item.__context__]
+
+
 def _never_reached_server(exc: requests.RequestException) -> bool:
-    """True when the connection failed before any byte of the request was sent."""
+    """True when the connection failed before any byte of the request was sent.
+
+    A TLS error counts only when the server's certificate was refused: other
+    TLS errors can also happen while the answer is read, after the request
+    went out.
+    """
     if isinstance(exc, _NOT_SENT_ERRORS):
         return True
-    reason: Any = exc.args[0] if exc.args else None
-    reason = getattr(reason, "reason", reason)
-    return isinstance(reason, NewConnectionError | ConnectTimeoutError)
+    return any(
+        isinstance(cause, NewConnectionError | ConnectTimeoutError | ssl.SSLCertVerificationError)
+        for cause in _causes(exc)
+    )
 
 
 def _as_int(value: Any, default: int = 0) -> int:
