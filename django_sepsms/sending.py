@@ -268,7 +268,8 @@ def deliver_message(
     of recipients of each batch handed over. With ``postpone_passing_errors``
     (background workers), a batch that failed only for a passing reason (no
     connection, over the provider's rate) is put back in the queue, with the
-    rest, instead of being failed. ``recorded``, the message just recorded
+    rest, instead of being failed; after a provider's ``5xx`` that batch is
+    unconfirmed and the rest wait in the queue. ``recorded``, the message just recorded
     by this process, spares reading its numbers back from the database.
     """
     backend = backend or get_backend()
@@ -295,7 +296,7 @@ def deliver_message(
             error = _collect(item, progress)
         if error is not None:
             first_error = first_error or error
-            if stop is None and not isinstance(error, AmbiguousRequestError):
+            if stop is None and _stops_the_send(error):
                 stop = error
 
     # Requests go out from a small pool while this thread, which owns the
@@ -324,13 +325,11 @@ def deliver_message(
             # request is on the wire while the database work is done; never
             # after a refusal, which stops the send.
             try:
-                if stop is None and (
-                    failure is None or isinstance(failure, AmbiguousRequestError)
-                ):
+                if stop is None and not _stops_the_send(failure):
                     start_next()
             finally:
                 collect(item)
-        if stop is not None and not (postpone_passing_errors and stop.retryable):
+        if stop is not None and not (postpone_passing_errors and _passing(stop)):
             _fail_remaining(msg, stop)
     finally:
         pending.close()  # its cursor, now: a traceback may keep this frame alive
@@ -341,6 +340,27 @@ def deliver_message(
     if first_error is not None and (first_error.configuration_problem or not fail_silently):
         raise first_error
     return msg
+
+
+def _stops_the_send(error: BaseException | None) -> bool:
+    """Whether no further batch may start after this outcome of a batch.
+
+    Any refusal stops the send, and so does a provider answering ``5xx``:
+    that batch is unconfirmed, and the next ones would only join it. A batch
+    that got no answer at all does not stop the others.
+    """
+    if error is None:
+        return False
+    if isinstance(error, AmbiguousRequestError):
+        return error.status is not None
+    return True
+
+
+def _passing(error: SepsmsError) -> bool:
+    """Whether the batches never tried may simply wait for a later attempt."""
+    return error.retryable or (
+        isinstance(error, AmbiguousRequestError) and error.status is not None
+    )
 
 
 def _claim(batch: MessageBatch) -> bool:

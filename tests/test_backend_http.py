@@ -270,6 +270,40 @@ def test_5xx_on_a_send_is_unconfirmed_and_never_resent(sim: Simulator, status: i
     assert msg.recipients.get().status == Recipient.Status.UNCONFIRMED
 
 
+@pytest.mark.parametrize("concurrency", [1, 2])
+def test_5xx_on_a_send_stops_the_batches_after_it(sim: Simulator, concurrency: int) -> None:
+    sim.fail_next("/message/send", status=503, times=10)
+    settings = {**_settings(sim), "BATCH_SIZE": 1, "SEND_CONCURRENCY": concurrency}
+    with override_settings(SEPSMS=settings), pytest.raises(AmbiguousRequestError):
+        send_sms("Hi", [f"08123{i:05d}" for i in range(5)])
+    assert 1 <= _sends(sim) <= concurrency
+    msg = Message.objects.get()
+    statuses = list(msg.batches.order_by("position").values_list("status", flat=True))
+    assert statuses.count(Message.Status.UNCONFIRMED) == _sends(sim)
+    assert statuses.count(Message.Status.FAILED) == 5 - _sends(sim)  # never tried: resendable
+    assert set(msg.batches.values_list("error_code", flat=True)) == {"server.unavailable"}
+    failed = msg.recipients.filter(status=Recipient.Status.FAILED, error_code="server.unavailable")
+    assert failed.count() == 5 - _sends(sim)
+
+
+def test_a_worker_keeps_the_rest_queued_through_a_5xx_outage(sim: Simulator) -> None:
+    from django_sepsms.sending import deliver_message, prepare_message, record_message
+
+    settings = {**_settings(sim), "BATCH_SIZE": 1, "SEND_CONCURRENCY": 1}
+    with override_settings(SEPSMS=settings):
+        msg = record_message(prepare_message("Hi", [f"08123{i:05d}" for i in range(3)]))
+        sim.fail_next("/message/send", status=502, times=10)
+        deliver_message(msg, fail_silently=True, postpone_passing_errors=True)
+        statuses = list(msg.batches.order_by("position").values_list("status", flat=True))
+        assert statuses == ["unconfirmed", "queued", "queued"]
+        sim.reset()  # the outage is over
+        sim.rate_limits_enabled = False
+        deliver_message(msg, fail_silently=True, postpone_passing_errors=True)
+    statuses = list(msg.batches.order_by("position").values_list("status", flat=True))
+    assert statuses == ["unconfirmed", "pending", "pending"]
+    assert _sends(sim) == 2
+
+
 def test_5xx_after_the_provider_acted_is_sent_once(sim: Simulator) -> None:
     sim.fail_next("/message/send", status=502, process=True)
     with pytest.raises(AmbiguousRequestError):
