@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from django_sepsms import send_otp, send_sms
 from django_sepsms.backends.base import OtpSendResult
 from django_sepsms.backends.sepsms import SepsmsBackend
-from django_sepsms.models import Message, Recipient, WebhookEvent
+from django_sepsms.models import Message, MessageBatch, Recipient, WebhookEvent
 from django_sepsms.simulator import Simulator
 from django_sepsms.testing import sign_webhook, webhook_body
 from django_sepsms.webhooks.signature import compute_signature
@@ -209,6 +209,21 @@ def test_a_codes_report_that_came_first_does_not_wait_forever(sim: Simulator) ->
     event = WebhookEvent.objects.get()
     assert event.sms_uuid == challenge.provider_uuid
     assert event.outcome == WebhookEvent.Outcome.STORED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_codes_early_report_is_not_taken_by_a_timed_out_send(sim: Simulator) -> None:
+    """The report beats the code's answer while a send to the same number is unconfirmed."""
+    sim.delay_next("/message/send", seconds=1.0, process=True)
+    msg = send_sms("Hi", ["0812345678"], backend=SepsmsBackend(timeout=0.3), fail_silently=True)
+    assert msg.status == Message.Status.UNCONFIRMED
+    challenge = send_otp("0812345678", backend=_ReportFirstBackend())
+    assert WebhookEvent.objects.get().outcome == WebhookEvent.Outcome.STORED
+    batch = msg.batches.get()
+    assert (batch.provider_uuid, batch.status) == (None, Message.Status.UNCONFIRMED)
+    assert challenge.provider_uuid not in set(
+        MessageBatch.objects.values_list("provider_uuid", flat=True)
+    )
 
 
 def _is_postgres() -> bool:

@@ -297,7 +297,11 @@ def adopt_unconfirmed_batch(uuid: str, msisdn: str) -> bool:
 
 def _adopt(batch_pk: int, uuid: str, msisdn: str) -> bool:
     """Record ``uuid`` (reported for ``msisdn``) as the provider's id of the batch ``batch_pk``."""
-    if MessageBatch.objects.filter(provider_uuid=uuid).exists() or _is_otp(uuid, msisdn):
+    if (
+        MessageBatch.objects.filter(provider_uuid=uuid).exists()
+        or _is_otp(uuid, msisdn)
+        or _code_answer_pending(msisdn)
+    ):
         return False
     adopted = MessageBatch.objects.filter(
         pk=batch_pk, provider_uuid__isnull=True, status=Message.Status.UNCONFIRMED
@@ -381,6 +385,18 @@ def resolve_unconfirmed(batch: MessageBatch) -> bool:
 def _is_otp(uuid: str, msisdn: str) -> bool:
     """Whether ``uuid`` is the provider's id of a code it sent to ``msisdn``."""
     return OtpChallenge.objects.filter(phone=msisdn, provider_uuid=uuid).exists()
+
+
+def _code_answer_pending(msisdn: str) -> bool:
+    """Whether a recent provider-made code to ``msisdn`` has no uuid yet.
+
+    Its answer is on its way (or was lost), and its report can come first:
+    an unknown uuid may be that code's, so no batch may take it meanwhile.
+    """
+    since = timezone.now() - timedelta(hours=_ADOPTION_WINDOW_HOURS)
+    return OtpChallenge.objects.filter(
+        phone=msisdn, mode=OtpChallenge.Mode.PROVIDER, provider_uuid="", created_at__gte=since
+    ).exists()
 
 
 def _unconfirmed_batches_with(msisdn: str) -> list[int]:
