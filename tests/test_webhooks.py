@@ -386,6 +386,17 @@ def test_one_tx_id_for_two_messages_is_two_reports(
     assert message.recipients.get(phone="66812345678").status == Recipient.Status.SUCCESS
 
 
+def test_a_later_status_of_the_same_report_is_not_a_duplicate(
+    client: Client, message: Message
+) -> None:
+    expired = dr(status="expired", tx="tx-1")
+    assert post(client, expired, event="dr.failed").json() == {"status": "ok"}
+    refunded = dr(status="refunded", tx="tx-1")
+    assert post(client, refunded, event="dr.failed").json() == {"status": "ok"}
+    assert post(client, refunded, event="dr.failed").json() == {"status": "duplicate"}
+    assert message.recipients.get(phone="66812345678").status == Recipient.Status.REFUNDED
+
+
 def test_long_report_keys_are_hashed_to_fit_not_cut(client: Client, message: Message) -> None:
     from django_sepsms.webhooks.events import _DEDUPE_KEY_LENGTH
 

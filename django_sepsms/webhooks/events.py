@@ -76,12 +76,15 @@ def dedupe_key(event: str, payload: Mapping[str, Any], body: bytes) -> str:
     """The key that makes a redelivery of the same event a duplicate.
 
     A delivery report is one number's report on one message: the page never
-    says a ``txId`` is unique across messages or numbers, so all three count.
+    says a ``txId`` is unique across messages or numbers, so all three count,
+    and so does its status (``dr.failed`` may say ``expired``, then
+    ``refunded``).
     """
     uuid, msisdn = _text(payload, "smsUuid"), _text(payload, "msisdn")
     tx_id = _text(payload, "txId")
     if event.startswith("dr.") and uuid and msisdn and tx_id:
-        parts = (event, uuid, _phone(msisdn), tx_id)
+        status = _text(payload, "status").strip().lower()
+        parts = (event, uuid, _phone(msisdn), tx_id, *([status] if status else []))
         key = ":".join(parts)
         if len(key) <= _DEDUPE_KEY_LENGTH and key.count(":") == len(parts) - 1:
             return key
