@@ -355,7 +355,14 @@ def test_otp_send_never_waits_long_for_the_provider(sim: Simulator) -> None:
         assert b.slept == []  # type: ignore[attr-defined]
         sim.fail_next("/otp/send", status=429, code=contract.ERROR_RATE_LIMITED, retry_after=1)
         assert send()
-    assert b.slept == [1.0]  # type: ignore[attr-defined]
+        assert b.slept == [1.0]  # type: ignore[attr-defined]
+        # One second in all, not one second per wait.
+        sim.fail_next(
+            "/otp/send", status=429, code=contract.ERROR_RATE_LIMITED, retry_after=1, times=3
+        )
+        with pytest.raises(RateLimitedError):
+            send()
+    assert b.slept == [1.0, 1.0]  # type: ignore[attr-defined]
 
 
 def test_a_refused_key_is_never_silenced(sim: Simulator) -> None:

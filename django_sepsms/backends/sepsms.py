@@ -242,11 +242,17 @@ class SepsmsBackend(BaseBackend):
         session = self._current_session()
         url = self.base_url + path
         retry_statuses = _GET_RETRY_STATUSES if method == "GET" else _POST_RETRY_STATUSES
-        max_wait = _OTP_MAX_WAIT if throttle_as == "otp" else self.max_retry_wait
+        # An OTP send has one small budget for all its waits; others, a cap on each.
+        budget = _OTP_MAX_WAIT if throttle_as == "otp" else None
+        spent = 0.0
+
+        def may_wait() -> float:
+            return self.max_retry_wait if budget is None else max(0.0, budget - spent)
+
         attempt = 0
         while True:
             attempt += 1
-            self._throttle(throttle_as)
+            spent += self._throttle(throttle_as, may_wait())
             try:
                 response = session.request(
                     method,
@@ -257,8 +263,14 @@ class SepsmsBackend(BaseBackend):
                 )
             except requests.RequestException as exc:
                 error = self._transport_error(method, path, exc)
-                if isinstance(error, NetworkError) and attempt <= self.max_retries:
-                    self._back_off(attempt, None)
+                delay = min(self.max_retry_wait, self._back_off_delay(attempt, None))
+                if (
+                    isinstance(error, NetworkError)
+                    and attempt <= self.max_retries
+                    and delay <= may_wait()
+                ):
+                    self._sleep(delay)
+                    spent += delay
                     continue
                 raise error from None
             logger.debug("%s %s -> %s", method, path, response.status_code)
@@ -269,7 +281,7 @@ class SepsmsBackend(BaseBackend):
             )
             if response.status_code in retry_statuses and attempt <= self.max_retries:
                 wait = self._back_off_delay(attempt, error.retry_after)
-                if wait <= max_wait:
+                if wait <= may_wait():
                     logger.info(
                         "%s %s: HTTP %s, retrying in %.1fs",
                         method,
@@ -278,6 +290,7 @@ class SepsmsBackend(BaseBackend):
                         wait,
                     )
                     self._sleep(wait)
+                    spent += wait
                     continue
             if method != "GET" and not contract.post_was_refused(response.status_code):
                 logger.error(
@@ -292,12 +305,21 @@ class SepsmsBackend(BaseBackend):
             logger.warning("%s %s failed: HTTP %s %s", method, path, error.status, error.code)
             raise error
 
-    def _throttle(self, name: str | None) -> None:
-        throttle.acquire("all", contract.LIMIT_ALL, max_wait=self.max_retry_wait)
+    def _throttle(self, name: str | None, max_wait: float) -> float:
+        """Take the slots this request needs; return how long that waited."""
+        waited: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            waited.append(seconds)
+            time.sleep(seconds)
+
+        throttle.acquire("all", contract.LIMIT_ALL, max_wait=max_wait, sleep=sleep)
         if name == "send":
-            throttle.acquire("send", contract.LIMIT_SEND, max_wait=self.max_retry_wait)
+            throttle.acquire("send", contract.LIMIT_SEND, max_wait=max_wait, sleep=sleep)
         elif name == "otp":
-            throttle.acquire("otp", contract.LIMIT_OTP_SEND_PER_IP, max_wait=_OTP_MAX_WAIT)
+            left = max(0.0, max_wait - sum(waited))
+            throttle.acquire("otp", contract.LIMIT_OTP_SEND_PER_IP, max_wait=left, sleep=sleep)
+        return sum(waited)
 
     def _transport_error(
         self, method: str, path: str, exc: requests.RequestException
@@ -327,9 +349,6 @@ class SepsmsBackend(BaseBackend):
         if retry_after is not None:
             return retry_after
         return min(self.max_retry_wait, 0.5 * 2 ** (attempt - 1)) * (0.5 + random.random() / 2)
-
-    def _back_off(self, attempt: int, retry_after: float | None) -> None:
-        self._sleep(min(self.max_retry_wait, self._back_off_delay(attempt, retry_after)))
 
     @staticmethod
     def _json_or_none(response: requests.Response) -> Any:
