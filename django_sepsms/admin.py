@@ -242,7 +242,6 @@ class MessageAdmin(LogAdmin):
                 "title": _("Record unconfirmed sends as never sent?"),
                 "opts": self.model._meta,
                 "targets": targets,
-                "selected": request.POST.getlist(ACTION_CHECKBOX_NAME),
                 "action_checkbox_name": ACTION_CHECKBOX_NAME,
             }
             return TemplateResponse(request, "admin/sepsms/message/mark_not_sent.html", context)

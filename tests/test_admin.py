@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from io import StringIO
 from typing import Any
 
@@ -220,6 +221,28 @@ def test_unconfirmed_sends_are_recorded_never_sent_only_after_confirming(
     copy = Message.objects.get(resent_from=unconfirmed)
     assert copy.recipient_count == 2
     assert copy.status == Message.Status.PENDING
+
+
+def test_recording_never_sent_acts_on_what_it_showed_even_for_select_all(
+    boss: Client, sim: Simulator
+) -> None:
+    from django_sepsms.backends.sepsms import SepsmsBackend
+
+    sim.fail_next("/message/send", status=502, times=3)
+    for _ in range(3):
+        send_sms("Hello", ["0812345678"], backend=SepsmsBackend(), fail_silently=True)
+    user = get_user_model().objects.get(username="staff1")
+    user.user_permissions.add(Permission.objects.get(codename="change_message"))
+    url = reverse("admin:sepsms_message_changelist")
+    first = Message.objects.order_by("pk").first()
+    assert first is not None
+    chosen = {"action": "mark_not_sent", "_selected_action": [first.pk], "select_across": "1"}
+    page = boss.post(url, chosen).content.decode()
+    assert page.count('name="_selected_action"') == 3  # all three, as listed
+    form = dict(re.findall(r'name="(action|post)" value="([^"]+)"', page))
+    pks = re.findall(r'name="_selected_action" value="(\d+)"', page)
+    boss.post(url, {**form, "_selected_action": pks})
+    assert set(Message.objects.values_list("status", flat=True)) == {Message.Status.FAILED}
 
 
 def test_only_senders_may_record_sends_as_never_sent(support: Client, sim: Simulator) -> None:
