@@ -331,6 +331,16 @@ def deliver_message(
                 collect(item)
         if stop is not None and not (postpone_passing_errors and _passing(stop)):
             _fail_remaining(msg, stop)
+    except BaseException:
+        # The requests still in flight went out: record their answers if the
+        # database lets us, or sepsms_sync finds them "sending" later.
+        while in_flight:
+            batch, future = in_flight.popleft()
+            try:
+                _collect((batch, future), progress)
+            except Exception:
+                logger.exception("Could not record the answer for batch %s", batch.pk)
+        raise
     finally:
         pending.close()  # its cursor, now: a traceback may keep this frame alive
         pool.shutdown(wait=True)

@@ -358,3 +358,35 @@ def test_next_request_goes_out_while_an_answer_is_recorded(monkeypatch: Any) -> 
     assert overlapped == [True]
     assert msg.status == Message.Status.COMPLETED
     assert list(msg.batches.values_list("status", flat=True)) == [Message.Status.COMPLETED] * 2
+
+
+def test_a_database_error_mid_send_still_records_the_answers_in_flight(
+    monkeypatch: Any, sms_outbox: list[Any]
+) -> None:
+    from django.db import OperationalError
+
+    class Threaded(LocmemBackend):
+        thread_safe_sends = True
+
+    claim = sending._claim
+    calls: list[int] = []
+
+    def claim_then_fail(batch: MessageBatch) -> bool:
+        calls.append(batch.pk)
+        if len(calls) == 3:
+            raise OperationalError("database is locked")
+        return claim(batch)
+
+    monkeypatch.setattr(sending, "_claim", claim_then_fail)
+    with (
+        override_settings(SEPSMS={"ORIGIN": "X", "BATCH_SIZE": 1, "SEND_CONCURRENCY": 2}),
+        pytest.raises(OperationalError),
+    ):
+        msg = send_sms(
+            "Hi", ["0812345678", "0912345678", "0612345678", "0622345678"], backend=Threaded()
+        )
+    msg = Message.objects.get()
+    statuses = list(msg.batches.order_by("position").values_list("status", flat=True))
+    assert len(sms_outbox) == 2  # the two requests that went out...
+    assert statuses[:2] == [Message.Status.COMPLETED] * 2  # ...are both on record
+    assert statuses[2:] == [Message.Status.QUEUED] * 2
