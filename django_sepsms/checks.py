@@ -269,8 +269,13 @@ def _check_proxies() -> list[CheckMessage]:
 
 
 def _check_base_url(url: str) -> list[CheckMessage]:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        parts.port  # noqa: B018  (raises ValueError for a bad port)
+    except ValueError:
+        host = ""
+    if not host or parts.scheme not in ("http", "https"):
         return [
             Error(
                 f"SEPSMS['BASE_URL'] = {url!r} is not an http(s) URL.",
@@ -279,10 +284,10 @@ def _check_base_url(url: str) -> list[CheckMessage]:
                 id="sepsms.E016",
             )
         ]
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
+    if parts.scheme == "http" and not _is_loopback(host):
         return [
             Warning(
-                f"SEPSMS['BASE_URL'] sends the API key to {parts.hostname} unencrypted (http).",
+                f"SEPSMS['BASE_URL'] sends the API key to {host} unencrypted (http).",
                 hint="Use https:// for anything but a simulator on this machine.",
                 id="sepsms.W007",
             )

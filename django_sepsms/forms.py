@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from . import contract
 from .phone import normalize_phone
 
 
@@ -33,8 +34,7 @@ class CodeForm(forms.Form):
 
     code = forms.CharField(
         label=_("Code"),
-        max_length=8,
-        min_length=4,
+        max_length=16,  # room for spaces: the digits are counted in clean_code()
         widget=forms.TextInput(
             attrs={
                 "inputmode": "numeric",
@@ -49,6 +49,7 @@ class CodeForm(forms.Form):
 
     def clean_code(self) -> str:
         code = "".join(self.cleaned_data["code"].split())
-        if not code.isdigit():
+        low, high = contract.OTP_CODE_LENGTH_RANGE
+        if not code.isdigit() or not low <= len(code) <= high:
             raise forms.ValidationError(_("Enter the digits from the SMS."), code="not_digits")
         return code

@@ -159,7 +159,7 @@ def _send_provider_code(
         origin=origin,
         template=template,
         ttl=ttl,
-        code_length=max(6, sepsms_settings.OTP_CODE_LENGTH),
+        code_length=sepsms_settings.otp_code_length,
     )
     challenge.reference = contract.normalise_reference(result.reference)
     challenge.provider_uuid = result.uuid
@@ -173,7 +173,7 @@ def _send_provider_code(
 def _send_local_code(
     challenge: OtpChallenge, backend: BaseBackend, origin: str, template: str
 ) -> None:
-    code = _make_code(max(6, sepsms_settings.OTP_CODE_LENGTH))
+    code = _make_code(sepsms_settings.otp_code_length)
     challenge.code_hash = hash_code(challenge.reference, challenge.phone, code)
     redacted = render_otp_text(template, "*" * len(code), challenge.reference)
     msg = record_message(

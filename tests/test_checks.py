@@ -60,6 +60,8 @@ def test_unusual_api_key_prefix() -> None:
         ("sepsms.com/api/v2", ["sepsms.E016"]),
         ("ftp://sepsms.com/api/v2", ["sepsms.E016"]),
         ("https://", ["sepsms.E016"]),
+        ("https://[::1/api", ["sepsms.E016"]),
+        ("https://sepsms.com:99999/api/v2", ["sepsms.E016"]),
     ],
 )
 def test_base_url(url: str, expected: list[str]) -> None:

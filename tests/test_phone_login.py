@@ -300,3 +300,16 @@ def test_the_code_field_lets_browsers_submit_thai_and_spaced_codes() -> None:
     for typed in ("123456", "๑๒๓๔๕๖", "\uff11\uff12\uff13\uff14\uff15\uff16", "123 456"):
         assert re.fullmatch(pattern, typed), typed
     assert not re.fullmatch(pattern, "12345a")
+
+
+@pytest.mark.parametrize(
+    ("typed", "ok"),
+    [("1234 5678", True), ("1 2 3 4 5 6", True), ("123", False), ("123456789", False)],
+)
+def test_the_code_field_counts_digits_not_spaces(typed: str, ok: bool) -> None:
+    from django_sepsms.forms import CodeForm
+
+    form = CodeForm({"code": typed})
+    assert form.is_valid() is ok
+    if ok:
+        assert form.cleaned_data["code"] == typed.replace(" ", "")
