@@ -778,6 +778,17 @@ class TestControl:
         assert sim.messages == {}
         assert sim.delivery_delay == 0
 
+    def test_a_form_post_changes_nothing(self, sim: Simulator) -> None:
+        url = sim.inbox_url + "_sim/switches"
+        for body, kind in (
+            ("webhook_duplicates=true", "application/x-www-form-urlencoded"),
+            ('{"webhook_duplicates": true}', "text/plain"),
+            ('{"webhook_duplicates": true}', ""),
+        ):
+            answer = requests.post(url, data=body, headers={"Content-Type": kind}, timeout=5)
+            assert answer.status_code == 415
+        assert sim.webhook_duplicates is False
+
     def test_unknown_and_wrong_methods(self, sim: Simulator) -> None:
         assert requests.get(sim.inbox_url + "_sim/nope", timeout=5).status_code == 404
         assert requests.get(sim.inbox_url + "_sim/fail", timeout=5).status_code == 405

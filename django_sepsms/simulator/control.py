@@ -15,7 +15,9 @@ with ``curl`` or from a browser-driven test:
 - ``POST /_sim/deliver``: ``deliver_now()`` (``uuid``, optional).
 
 Every answer is JSON; a body that does not fit is a ``400`` in the
-provider's error envelope, and changes nothing.
+provider's error envelope, and changes nothing. A body must be sent as
+``Content-Type: application/json`` (``415`` otherwise), so that a web page
+cannot change the simulator with a plain form.
 """
 
 from __future__ import annotations
@@ -129,6 +131,11 @@ def handle(sim: Simulator, request: Request) -> Response:
 def _body(request: Request) -> Mapping[str, Any]:
     if not request.body:
         return {}
+    # What a web page can post across sites without asking first (a form, text)
+    # never changes the simulator.
+    media_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise st.ApiError(415, _INVALID, "Send a JSON object with Content-Type: application/json.")
     try:
         body = json.loads(request.body)
     except ValueError:
