@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Exists, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from .backends.base import BaseBackend
@@ -220,11 +220,18 @@ def recover_abandoned_batches(older_than: timedelta = timedelta(minutes=10)) -> 
 
 
 def _stalled(older_than: timedelta) -> QuerySet[Message]:
-    """Messages recorded before ``older_than`` ago that still have unclaimed batches."""
+    """Messages recorded before ``older_than`` ago that still have unclaimed batches,
+    and where nothing moved since: no batch recorded, claimed or answered lately
+    (a worker may still be going through a large campaign)."""
     cutoff = timezone.now() - older_than
-    return Message.objects.filter(
-        batches__status=Message.Status.QUEUED, created_at__lt=cutoff
-    ).distinct()
+    recent = MessageBatch.objects.filter(message=OuterRef("pk")).filter(
+        Q(created_at__gte=cutoff) | Q(sent_at__gte=cutoff)
+    )
+    return (
+        Message.objects.filter(batches__status=Message.Status.QUEUED, created_at__lt=cutoff)
+        .exclude(Exists(recent))
+        .distinct()
+    )
 
 
 def fail_missed_schedules(older_than: timedelta = timedelta(minutes=10)) -> int:

@@ -33,7 +33,9 @@ def stalled(phones: list[str], scheduled_in: timedelta) -> Message:
     """A scheduled message recorded 20 minutes ago by a process that died before sending."""
     prepared = prepare_message("Hi", phones, scheduled_at=timezone.now() + scheduled_in)
     msg = record_message(prepared)
-    Message.objects.filter(pk=msg.pk).update(created_at=timezone.now() - timedelta(minutes=20))
+    then = timezone.now() - timedelta(minutes=20)
+    Message.objects.filter(pk=msg.pk).update(created_at=then)
+    MessageBatch.objects.filter(message=msg).update(created_at=then)
     return msg
 
 
@@ -82,19 +84,34 @@ def test_only_unclaimed_batches_of_a_missed_schedule_fail(sim: Simulator) -> Non
     with override_settings(SEPSMS=http_settings(sim, BATCH_SIZE=1)):
         msg = stalled(["0812345678", "0912345678"], -timedelta(minutes=5))
     first, second = msg.batches.order_by("position")
-    # A live worker claimed the first batch a moment ago.
+    # A worker claimed the first batch 15 minutes ago, then died.
     MessageBatch.objects.filter(pk=first.pk).update(
-        status=Message.Status.SENDING, sent_at=timezone.now()
+        status=Message.Status.SENDING, sent_at=timezone.now() - timedelta(minutes=15)
     )
     sync()
     first.refresh_from_db()
     second.refresh_from_db()
-    assert first.status == Message.Status.SENDING
+    assert first.status == Message.Status.UNCONFIRMED  # abandoned mid-request
     assert (second.status, second.error_code) == (Message.Status.FAILED, "schedule.missed")
     assert list(msg.recipients.order_by("phone").values_list("status", flat=True)) == [
-        Recipient.Status.QUEUED,
+        Recipient.Status.UNCONFIRMED,
         Recipient.Status.FAILED,
     ]
+
+
+def test_a_campaign_a_worker_is_still_sending_is_left_alone(sim: Simulator) -> None:
+    with override_settings(SEPSMS=http_settings(sim, BATCH_SIZE=1)):
+        msg = stalled(["0812345678", "0912345678", "0612345678"], -timedelta(minutes=5))
+    first = msg.batches.order_by("position").first()
+    assert first is not None
+    # A live worker claimed the first batch a moment ago.
+    MessageBatch.objects.filter(pk=first.pk).update(
+        status=Message.Status.SENDING, sent_at=timezone.now()
+    )
+    out = sync()
+    assert "past their time" not in out
+    assert "resumed" not in out
+    assert msg.batches.filter(status=Message.Status.QUEUED).count() == 2
 
 
 def test_a_stalled_message_recorded_recently_is_left_to_its_worker(sim: Simulator) -> None:
