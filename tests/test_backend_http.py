@@ -365,6 +365,19 @@ def test_otp_send_never_waits_long_for_the_provider(sim: Simulator) -> None:
     assert b.slept == [1.0, 1.0]  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("status", "exc"),
+    [(402, InsufficientCreditError), (403, PermissionDeniedError), (422, ProviderValidationError)],
+)
+def test_unknown_codes_map_by_status_over_http(
+    sim: Simulator, status: int, exc: type[Exception]
+) -> None:
+    sim.fail_next("/message/credit", status=status, code="brand_new.code")
+    with pytest.raises(exc) as info:
+        backend(sim).get_balance()
+    assert info.value.code == "brand_new.code"  # type: ignore[attr-defined]
+
+
 def test_a_refused_key_is_never_silenced(sim: Simulator) -> None:
     with pytest.raises(AuthenticationError):
         send_sms(
