@@ -6,6 +6,7 @@ import datetime as dt
 import gc
 import logging
 import socket
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -479,31 +480,87 @@ def test_missing_key_is_never_silenced(sim: Simulator) -> None:
     assert msg.recipients.get().status == Recipient.Status.FAILED
 
 
-def test_invalid_json_answer_is_a_provider_error(sim: Simulator) -> None:
-    # The simulator only speaks JSON; a proxy page in front of the provider is simulated here.
+@pytest.fixture
+def odd_provider() -> Iterator[Callable[[bytes], str]]:
+    """A stand-in that answers every request ``200`` with the given body: answers
+    the simulator cannot give (a proxy's page, a success missing its fields)."""
     import threading
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-    class Html(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
+    answer = {"body": b""}
+
+    class Handler(BaseHTTPRequestHandler):
+        def _answer(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.send_response(200)
-            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(answer["body"])))
             self.end_headers()
-            self.wfile.write(b"<html>maintenance</html>")
+            self.wfile.write(answer["body"])
+
+        do_GET = do_POST = _answer
 
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Html)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        b = backend(sim, base_url=f"http://127.0.0.1:{server.server_port}/api/v2")
-        with pytest.raises(ProviderUnavailableError, match="JSON"):
-            b.get_balance()
-    finally:
-        server.shutdown()
-        server.server_close()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+
+    def answering(body: bytes) -> str:
+        answer["body"] = body
+        return f"http://127.0.0.1:{server.server_port}/api/v2"
+
+    yield answering
+    server.shutdown()
+    server.server_close()
+
+
+def test_an_unreadable_answer_to_a_get_is_a_provider_error(
+    sim: Simulator, odd_provider: Callable[[bytes], str]
+) -> None:
+    b = backend(sim, base_url=odd_provider(b"<html>maintenance</html>"))
+    with pytest.raises(ProviderUnavailableError, match="JSON"):
+        b.get_balance()
+    b = backend(sim, base_url=odd_provider(b'{"result": null}'))
+    with pytest.raises(ProviderUnavailableError) as info:
+        b.get_message_status("u-1")
+    assert info.value.code == "response.unexpected"
+
+
+@pytest.mark.parametrize(
+    ("body", "code"),
+    [
+        (b"<html>maintenance</html>", "response.invalid_json"),
+        (b'{"result": {"status": "pending"}}', "response.missing_uuid"),
+        (b'{"result": null}', "response.missing_uuid"),
+    ],
+)
+def test_an_unreadable_success_to_a_send_is_unconfirmed(
+    sim: Simulator, odd_provider: Callable[[bytes], str], body: bytes, code: str
+) -> None:
+    b = backend(sim, base_url=odd_provider(body))
+    with pytest.raises(AmbiguousRequestError) as info:
+        send_sms("Hi", ["0812345678"], backend=b)
+    assert info.value.code == code
+    assert Message.objects.get().status == Message.Status.UNCONFIRMED
+
+
+def test_a_code_accepted_without_a_reference_is_unconfirmed(
+    sim: Simulator, odd_provider: Callable[[bytes], str]
+) -> None:
+    b = backend(sim, base_url=odd_provider(b'{"result": {"uuid": "u-1"}}'))
+    with pytest.raises(AmbiguousRequestError) as info:
+        b.send_otp("66812345678", origin="X", template="{code} {ref}", ttl=300, code_length=6)
+    assert info.value.code == "response.missing_reference"
+
+
+@pytest.mark.parametrize(
+    ("balance", "credits"), [(b'"18420"', 18420), (b'"18420.0"', 18420), (b"7.9", 7)]
+)
+def test_a_balance_in_another_number_form(
+    sim: Simulator, odd_provider: Callable[[bytes], str], balance: bytes, credits: int
+) -> None:
+    b = backend(sim, base_url=odd_provider(b'{"result": {"balance": ' + balance + b"}}"))
+    assert b.get_balance() == credits
 
 
 def test_requests_session_is_one_per_backend(sim: Simulator) -> None:

@@ -275,7 +275,7 @@ class SepsmsBackend(BaseBackend):
                 raise error from None
             logger.debug("%s %s -> %s", method, path, response.status_code)
             if response.status_code < 400:
-                return self._result(response)
+                return self._result(response, method)
             error = error_from_response(
                 response.status_code, self._json_or_none(response), response.headers
             )
@@ -357,10 +357,12 @@ class SepsmsBackend(BaseBackend):
         except ValueError:
             return None
 
-    def _result(self, response: requests.Response) -> Any:
+    def _result(self, response: requests.Response, method: str) -> Any:
         body = self._json_or_none(response)
         if body is None:
-            raise ProviderUnavailableError(
+            # A success we cannot read: after a POST, it may well have been acted on.
+            unreadable = ProviderUnavailableError if method == "GET" else AmbiguousRequestError
+            raise unreadable(
                 "The SMS provider answered with something other than JSON.",
                 status=response.status_code,
                 code="response.invalid_json",
@@ -391,7 +393,7 @@ class SepsmsBackend(BaseBackend):
             payload["variables"] = sms.variables
         result = self._request("POST", contract.PATH_SEND, json=payload, throttle_as="send")
         if not isinstance(result, Mapping) or not result.get("uuid"):
-            raise ProviderUnavailableError(
+            raise AmbiguousRequestError(
                 "The provider accepted the message but returned no uuid.",
                 code="response.missing_uuid",
             )
@@ -417,8 +419,9 @@ class SepsmsBackend(BaseBackend):
         }
         result = self._request("POST", contract.PATH_OTP_SEND, json=payload, throttle_as="otp")
         if not isinstance(result, Mapping) or not result.get("reference"):
-            raise ProviderUnavailableError(
-                "The provider sent no OTP reference.", code="response.missing_reference"
+            raise AmbiguousRequestError(
+                "The provider accepted the code but sent no reference.",
+                code="response.missing_reference",
             )
         ttl_seconds = _as_int(result.get("ttlSeconds"), payload["ttlSeconds"])
         expires_at = _as_datetime(result.get("expiresAt")) or (
