@@ -361,16 +361,17 @@ def _stops_the_send(error: BaseException | None) -> bool:
     """
     if error is None:
         return False
-    if isinstance(error, AmbiguousRequestError):
-        return error.status is not None
-    return True
+    return not isinstance(error, AmbiguousRequestError) or _provider_failed(error)
 
 
 def _passing(error: SepsmsError) -> bool:
     """Whether the batches never tried may simply wait for a later attempt."""
-    return error.retryable or (
-        isinstance(error, AmbiguousRequestError) and error.status is not None
-    )
+    return error.retryable or _provider_failed(error)
+
+
+def _provider_failed(error: BaseException) -> bool:
+    """An unconfirmed batch the provider answered (a ``5xx``), not one left unanswered."""
+    return isinstance(error, AmbiguousRequestError) and error.status is not None
 
 
 def _claim(batch: MessageBatch) -> bool:

@@ -165,7 +165,7 @@ class SepsmsBackend(BaseBackend):
         self._depth = 0
         self._opened_session = False  # made by open(), so the matching close() ends it
         # A backend dropped without close() still closes its connections.
-        self._close_on_collect: dict[int, weakref.finalize[Any, Any]] = {}
+        self._close_on_collect: weakref.finalize[Any, Any] | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} base_url={self.base_url!r}>"
@@ -189,9 +189,10 @@ class SepsmsBackend(BaseBackend):
                 self._depth -= 1
                 if self._depth or not self._opened_session:
                     return
-            session, self._session, self._opened_session = self._session, None, False
-        if session is not None:
-            self._close_on_collect.pop(id(session))()
+            finalizer, self._close_on_collect = self._close_on_collect, None
+            self._session, self._opened_session = None, False
+        if finalizer is not None:
+            finalizer()  # closes the session
 
     def _new_session(self) -> requests.Session:
         if not self._api_key:
@@ -209,7 +210,7 @@ class SepsmsBackend(BaseBackend):
                 "User-Agent": f"django-sepsms/{__version__} {requests.utils.default_user_agent()}",
             }
         )
-        self._close_on_collect[id(session)] = weakref.finalize(self, session.close)
+        self._close_on_collect = weakref.finalize(self, session.close)
         return session
 
     def _current_session(self) -> requests.Session:
@@ -228,16 +229,6 @@ class SepsmsBackend(BaseBackend):
         json: Mapping[str, Any] | None = None,
         params: Mapping[str, Any] | None = None,
         throttle_as: str | None = None,
-    ) -> Any:
-        return self._request_with_retries(method, path, json, params, throttle_as)
-
-    def _request_with_retries(
-        self,
-        method: str,
-        path: str,
-        json: Mapping[str, Any] | None,
-        params: Mapping[str, Any] | None,
-        throttle_as: str | None,
     ) -> Any:
         session = self._current_session()
         url = self.base_url + path
