@@ -2,21 +2,42 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import re
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
+from django.views.debug import SafeExceptionReporterFilter
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
 from ..conf import sepsms_settings
 from ..exceptions import WebhookValidationError
 from .events import receive
+from .payload import MalformedBody, parse_payload
 from .verify import verify_delivery
 
 logger = logging.getLogger("django_sepsms.webhooks")
+
+#: A Content-Length, as ASCII digits (``int()`` would also take ``" 12"`` or ``"١٢"``).
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,18}", re.ASCII)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _AlwaysSafeFilter(SafeExceptionReporterFilter):
+    """Hides ``sensitive_variables`` even with ``DEBUG = True``.
+
+    Django's filter steps aside in debug mode; here the locals are the webhook
+    secrets and the numbers of a delivery, which no error page may show.
+    """
+
+    def is_active(self, request: HttpRequest | None) -> bool:
+        return True
 
 
 def _refused() -> JsonResponse:
@@ -27,44 +48,75 @@ def _refused() -> JsonResponse:
 @csrf_exempt
 @login_not_required
 @require_POST
+@sensitive_variables()
 def webhook(request: HttpRequest) -> JsonResponse:
     """Receive one signed delivery from the provider.
 
     Answers 200 for every genuine delivery (new or repeated, known event or
-    not), 400 for anything not genuine or not JSON, 413 for an oversized
-    body, and 500 when the database fails, so that the provider retries.
+    not), 400 for anything not genuine or not a JSON object, 413 for an
+    oversized body, and 500 when the database fails, so that the provider
+    retries.
+
+    An error page or report of this view (and of what it calls) shows no local
+    value: they are secrets, bodies and phone numbers.
     """
-    limit = sepsms_settings.WEBHOOK_MAX_BODY_SIZE
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
+    request.exception_reporter_filter = _AlwaysSafeFilter()
+    declared = request.META.get("CONTENT_LENGTH") or ""
+    if declared and not _CONTENT_LENGTH.fullmatch(declared):
         logger.warning("Webhook refused: malformed Content-Length")
         return _refused()
-    body = b"" if declared > limit else request.read(limit + 1)
-    if declared > limit or len(body) > limit:
+    limit = sepsms_settings.WEBHOOK_MAX_BODY_SIZE
+    try:
+        body = _read_body(request, declared, limit)
+    except _BodyTooLarge:
         logger.warning("Webhook refused: body larger than %d bytes", limit)
         return JsonResponse({"error": "body too large"}, status=413)
+    secrets = sepsms_settings.WEBHOOK_SECRETS
     try:
         delivery = verify_delivery(
-            request.headers,
-            body,
-            secrets=sepsms_settings.WEBHOOK_SECRETS,
-            tolerance=sepsms_settings.WEBHOOK_TOLERANCE,
+            request.headers, body, secrets=secrets, tolerance=sepsms_settings.WEBHOOK_TOLERANCE
         )
     except WebhookValidationError as exc:
         logger.warning("Webhook refused: %s", exc)
         return _refused()
     try:
-        payload = json.loads(body)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        logger.warning("Webhook %s refused: the body is not JSON", delivery.event)
-        return _refused()
-    if not isinstance(payload, dict):
-        logger.warning("Webhook %s refused: the body is not a JSON object", delivery.event)
+        payload = parse_payload(body)
+    except MalformedBody as exc:
+        logger.warning("Webhook %s refused: %s", delivery.event, exc)
         return _refused()
     try:
         outcome = receive(delivery.event, delivery.timestamp, payload, body)
-    except DatabaseError:
-        logger.exception("Webhook %s could not be stored; the provider will retry", delivery.event)
+    except DatabaseError as exc:
+        # The class only: a database's message can quote the payload, numbers included.
+        logger.error(
+            "Webhook %s could not be stored (%s); the provider will retry",
+            delivery.event,
+            type(exc).__name__,
+        )
         return JsonResponse({"error": "temporarily unavailable"}, status=500)
     return JsonResponse({"status": "duplicate" if outcome.duplicate else "ok"})
+
+
+def _read_body(request: HttpRequest, declared: str, limit: int) -> bytes:
+    """At most ``limit`` bytes of the body, or :class:`_BodyTooLarge`.
+
+    Without a Content-Length (``Transfer-Encoding: chunked``) Django's request
+    stream reads nothing under WSGI; the server's own input is read instead when
+    it marks the end of the body (``wsgi.input_terminated``, as gunicorn does).
+    """
+    if declared and int(declared) > limit:
+        raise _BodyTooLarge
+    stream = request
+    if not declared and request.META.get("wsgi.input_terminated"):
+        stream = request.META["wsgi.input"]
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise _BodyTooLarge
+    return b"".join(chunks)
