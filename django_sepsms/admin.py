@@ -1,24 +1,27 @@
 """The delivery log in the Django admin: read-only, searchable, fast at millions of rows.
 
 Phone numbers are masked (``66*******78``) unless the viewer has the
-``sepsms.view_full_phone`` permission; codes, code hashes and API keys are
-never shown at all.
+``sepsms.view_full_phone`` permission: in their own columns, and wherever else
+one may appear (texts, errors, webhook payloads and keys, the labels of
+accounts named by their number). Codes, code hashes and API keys are never
+shown at all.
 """
 
 from __future__ import annotations
 
 import csv
-import json
 from typing import Any
 
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, ForeignKey, OuterRef, QuerySet
+from django.forms import ModelChoiceField, ModelForm
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
@@ -27,11 +30,15 @@ from django.utils.translation import ngettext
 from . import dashboard
 from .admin_helpers import (
     CappedPaginator,
+    MaskedRawIdWidget,
     OriginFilter,
     badge,
     can_see_full_phone,
+    payload_column,
     phone_column,
     search_term_kind,
+    text_column,
+    user_column,
 )
 from .models import (
     FAILED_RECIPIENT_STATUSES,
@@ -42,7 +49,7 @@ from .models import (
     Recipient,
     WebhookEvent,
 )
-from .phone import mask_phone
+from .phone import mask_phone, mask_phones_in, normalize_phone
 
 RECIPIENTS_PER_PAGE = 50
 
@@ -59,6 +66,40 @@ class LogAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    #: Text fields that may hold a number: shown with the numbers masked to
+    #: viewers without ``sepsms.view_full_phone``.
+    masked_fields: tuple[str, ...] = ()
+
+    def masked_columns(self, request: HttpRequest) -> dict[str, Any]:
+        """``masked_fields`` → their masked columns; none for viewers who see numbers."""
+        if can_see_full_phone(request):
+            return {}
+        return {
+            name: text_column(request, name, self.model._meta.get_field(name).verbose_name)
+            for name in self.masked_fields
+        }
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        exclude = list(super().get_exclude(request, obj) or [])
+        return exclude + [name for name in self.masked_columns(request) if name not in exclude]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        masked = self.masked_columns(request)
+        fields = [masked.pop(f, f) for f in super().get_readonly_fields(request, obj)]
+        return fields + list(masked.values())
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        masked: dict[Any, Any] = self.masked_columns(request)
+        fields: list[Any] = list(super().get_fields(request, obj))
+
+        # Explicit fields keep their order, each masked one in its place.
+        def swap(field: Any) -> Any:
+            if isinstance(field, list | tuple):
+                return type(field)(masked.get(name, name) for name in field)
+            return masked.get(field, field)
+
+        return [swap(field) for field in fields]
 
 
 @admin.register(Message)
@@ -98,6 +139,7 @@ class MessageAdmin(LogAdmin):
         "updated_at",
     )
     readonly_fields = fields
+    masked_fields = ("text", "error_message")
     change_form_template = "admin/sepsms/message/change_form.html"
     change_list_template = "admin/sepsms/message/change_list.html"
     actions = ["refresh_status", "resend_failed", "mark_not_sent", "export_csv"]
@@ -105,6 +147,16 @@ class MessageAdmin(LogAdmin):
     @admin.display(description=_("text"))
     def preview(self, obj: Message) -> str:
         return Truncator(obj.text).chars(50)
+
+    @admin.display(description=_("text"))
+    def masked_preview(self, obj: Message) -> str:
+        return Truncator(mask_phones_in(obj.text)).chars(50)
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        columns: list[Any] = list(super().get_list_display(request))
+        if can_see_full_phone(request):
+            return columns
+        return ["masked_preview" if c == "preview" else c for c in columns]
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj: Message) -> str:
@@ -355,6 +407,7 @@ class MessageBatchAdmin(LogAdmin):
     search_fields = ["=provider_uuid", "=ref_no"]
     ordering = ["-id"]
     raw_id_fields = ["message"]
+    masked_fields = ("error_message",)
 
 
 @admin.register(OtpChallenge)
@@ -378,6 +431,14 @@ class OtpChallengeAdmin(LogAdmin):
         columns.insert(1, phone_column(request))
         return columns
 
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        exclude = super().get_exclude(request, obj)
+        return exclude if can_see_full_phone(request) else [*exclude, "user"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        fields = [phone_column(request), *super().get_readonly_fields(request, obj)]
+        return fields if can_see_full_phone(request) else [*fields, user_column(request)]
+
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj: OtpChallenge) -> str:
         return badge(obj.status, obj.get_status_display())
@@ -389,26 +450,28 @@ class WebhookEventAdmin(LogAdmin):
     list_filter = ["event", "outcome"]
     search_fields = ["=sms_uuid", "=tx_id"]
     exclude = ["payload", "msisdn"]
-    readonly_fields = ["pretty_payload"]
+    masked_fields = ("dedupe_key", "error")
 
     @admin.display(description=_("outcome"), ordering="outcome")
     def outcome_badge(self, obj: WebhookEvent) -> str:
         return badge(obj.outcome, obj.get_outcome_display())
 
-    @admin.display(description=_("payload"))
-    def pretty_payload(self, obj: WebhookEvent) -> str:
-        payload = dict(obj.payload or {})
-        if isinstance(payload.get("msisdn"), str):
-            payload["msisdn"] = mask_phone(payload["msisdn"])
-        if isinstance(payload.get("destination"), str):
-            payload["destination"] = mask_phone(payload["destination"])
-        text = json.dumps(payload, indent=2, ensure_ascii=False, sort_keys=True)
-        return format_html('<pre style="margin:0">{}</pre>', text)
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        return [*super().get_readonly_fields(request, obj), payload_column(request)]
+
+
+class PhoneNumberForm(ModelForm):
+    """Numbers typed by staff are stored as every lookup expects them: ``66xxxxxxxxx``."""
+
+    def clean_phone(self) -> str:
+        return normalize_phone(self.cleaned_data["phone"])
 
 
 @admin.register(PhoneNumber)
 class PhoneNumberAdmin(admin.ModelAdmin):
+    form = PhoneNumberForm
     list_display = ["user", "is_primary", "verified_at"]
+    list_select_related = ["user"]
     raw_id_fields = ["user"]
     readonly_fields = ["verified_at", "created_at"]
     search_fields = ["=phone"]
@@ -416,7 +479,27 @@ class PhoneNumberAdmin(admin.ModelAdmin):
     show_full_result_count = False
 
     def get_list_display(self, request: HttpRequest) -> list[Any]:
-        return [phone_column(request), *super().get_list_display(request)]
+        columns = [
+            user_column(request) if c == "user" else c for c in super().get_list_display(request)
+        ]
+        return [phone_column(request), *columns]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        fields: list[Any] = list(super().get_readonly_fields(request, obj))
+        if can_see_full_phone(request):
+            return fields
+        if obj is not None and not self.has_change_permission(request, obj):
+            fields.insert(0, user_column(request))
+        return [phone_column(request), *fields]
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
+        if db_field.name == "user" and not can_see_full_phone(request):
+            kwargs["widget"] = MaskedRawIdWidget(
+                db_field.remote_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[PhoneNumber], search_term: str
@@ -427,7 +510,16 @@ class PhoneNumberAdmin(admin.ModelAdmin):
         return super().get_search_results(request, queryset, search_term)
 
     def get_exclude(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        return [] if can_see_full_phone(request) else ["phone"]
+        if can_see_full_phone(request):
+            return []
+        # A change page the viewer may not save shows the account masked, not as a field.
+        view_only = obj is not None and not self.has_change_permission(request, obj)
+        return ["phone", "user"] if view_only else ["phone"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and can_see_full_phone(request)
+
+    def save_model(self, request: HttpRequest, obj: PhoneNumber, form: Any, change: bool) -> None:
+        if obj.verified_at is None:  # added by staff, who vouch for it
+            obj.verified_at = timezone.now()
+        super().save_model(request, obj, form, change)

@@ -18,7 +18,7 @@ from .admin_helpers import badge
 from .conf import sepsms_settings
 from .exceptions import SepsmsError
 from .models import FAILED_RECIPIENT_STATUSES, Message, OtpChallenge, Recipient
-from .phone import mask_phone
+from .phone import mask_phone, mask_phones_in
 
 logger = logging.getLogger("django_sepsms")
 
@@ -148,6 +148,7 @@ def latest_failures(limit: int = 10, *, full_phones: bool = False) -> list[dict[
         {
             **r,
             "phone": r["phone"] if full_phones else mask_phone(r["phone"]),
+            "error_code": r["error_code"] if full_phones else mask_phones_in(r["error_code"]),
             "badge": badge(r["status"], str(labels.get(r["status"], r["status"]))),
         }
         for r in rows

@@ -139,6 +139,42 @@ def mask_phone(phone: str) -> str:
     return phone[:2] + "*" * (len(phone) - 4) + phone[-2:]
 
 
+#: What may be a phone number inside a longer text: 9 to 15 digits in a row
+#: (``812345678``, ``0812345678``, ``66812345678``, ``+66812345678``), or the
+#: number written in groups (``081-234-5678``, ``+66 81 234 5678``).
+_PHONE_IN_TEXT = re.compile(
+    r"(?<!\d)(?:\+?\d{9,15}|0\d{2}[ -]\d{3}[ -]\d{4}|\+?66[ -]?\d{1,2}[ -]\d{3}[ -]\d{4})(?!\d)"
+)
+
+
+def mask_phones_in(text: str, *phones: str) -> str:
+    """``text`` with every phone number in it masked, for people who may not see them.
+
+    Masks runs of 9 to 15 digits and grouped numbers (``081-234-5678``). Each of
+    ``phones`` (normalised, ``66xxxxxxxxx``) is also found however it is
+    written, with or without the country code or the leading 0, separated by
+    spaces, dashes, dots or brackets.
+    """
+    for phone in phones:
+        if phone.isascii() and phone.isdigit() and len(phone) > 6:
+            text = _written_as(phone).sub(_masked, text)
+    return _PHONE_IN_TEXT.sub(_masked, text)
+
+
+def _masked(match: re.Match[str]) -> str:
+    return mask_phone(match.group())
+
+
+@lru_cache(maxsize=256)
+def _written_as(phone: str) -> re.Pattern[str]:
+    """``phone`` in any of the ways people write it."""
+    code = contract.COUNTRY_CODE
+    national = phone[len(code) :] if phone.startswith(code) else phone
+    gap = r"[\s\-.()]*"
+    digits = gap.join(national)
+    return re.compile(rf"(?<!\d)(?:\+?{code}|0)?{gap}{digits}(?!\d)")
+
+
 def national_format(phone: str) -> str:
     """``66812345678`` → ``081-234-5678`` for display to Thai users."""
     if phone.startswith(contract.COUNTRY_CODE) and len(phone) == contract.NORMALISED_LENGTH:

@@ -1,0 +1,257 @@
+"""No full number reaches staff without ``sepsms.view_full_phone``, the logs or anonymised rows.
+
+Every check looks for the number in each form it may take: ``66812345678``,
+``0812345678`` and ``812345678`` (all contain the last), ``081-234-5678`` and
+``+66 81 234 5678``. Masked forms (``66*******78``) are fine.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.contrib.admin.models import LogEntry
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client, override_settings
+from django.urls import reverse
+from django.utils import timezone
+
+from django_sepsms import send_otp, send_sms
+from django_sepsms.models import Message, OtpChallenge, PhoneNumber, Recipient, WebhookEvent
+from django_sepsms.testing import sign_webhook, webhook_body
+
+pytestmark = pytest.mark.django_db
+
+PHONE = "66812345678"
+FORMS = ("812345678", "081-234-5678", "081 234 5678", "+66 81 234 5678", "+66812345678")
+MODELS = ["message", "messagebatch", "recipient", "otpchallenge", "webhookevent", "phonenumber"]
+LOCMEM = {
+    "BACKEND": "django_sepsms.backends.locmem.LocmemBackend",
+    "ORIGIN": "TESTSHOP",
+    "WEBHOOK_SECRETS": ["whsec_test_current"],
+    "ALLOW_LOCAL_BACKEND_IN_PRODUCTION": True,
+}
+
+
+def leaks(text: str, forms: tuple[str, ...] = FORMS) -> list[str]:
+    """The forms of the number found in ``text`` (an empty list: none)."""
+    return [form for form in forms if form in text]
+
+
+def staff(full_phones: bool = False, *extra: str) -> Any:
+    user = get_user_model().objects.create_user(
+        username=f"staff{int(full_phones)}", password="pw", is_staff=True
+    )
+    codenames = [f"view_{m}" for m in MODELS] + list(extra)
+    if full_phones:
+        codenames.append("view_full_phone")
+    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    return user
+
+
+@pytest.fixture
+def support() -> Client:
+    """Staff who may see every sepsms list, and the numbers only masked."""
+    client = Client()
+    client.force_login(staff(False, "change_phonenumber"))
+    return client
+
+
+@pytest.fixture
+def boss() -> Client:
+    client = Client()
+    client.force_login(staff(True, "change_phonenumber", "add_phonenumber"))
+    return client
+
+
+def deliver_report(client: Client, **fields: Any) -> Any:
+    payload = {"smsUuid": "", "msisdn": PHONE, "txId": "tx-1", "status": "success", **fields}
+    body = webhook_body(payload)
+    headers = sign_webhook(body, "whsec_test_current", event="dr.success")
+    return client.post("/sepsms/webhook/", body, content_type="application/json", **headers)
+
+
+def number_named_account() -> Any:
+    """An account made before phone-login accounts were given opaque names."""
+    user = get_user_model().objects.create_user(username=PHONE)
+    PhoneNumber.objects.create(user=user, phone=PHONE, verified_at=timezone.now())
+    return user
+
+
+# -- what was seen -----------------------------------------------------------------------
+
+
+def test_a_key_stored_by_an_older_version_is_masked(support: Client, boss: Client) -> None:
+    event = WebhookEvent.objects.create(
+        event="dr.success",
+        dedupe_key=f"dr.success:sms-1:{PHONE}:tx-1:success",
+        signed_at=timezone.now(),
+        payload={"msisdn": PHONE},
+    )
+    url = reverse("admin:sepsms_webhookevent_change", args=[event.pk])
+    body = support.get(url).content.decode()
+    assert leaks(body) == []
+    assert "dr.success:sms-1:66*******78:tx-1:success" in body
+    assert event.dedupe_key in boss.get(url).content.decode()
+
+
+def test_user_labels_are_masked_next_to_their_number(support: Client, boss: Client) -> None:
+    user = number_named_account()
+    number = PhoneNumber.objects.get()
+    challenge = OtpChallenge.objects.create(
+        reference="ABC123",
+        phone=PHONE,
+        purpose="login",
+        mode=OtpChallenge.Mode.LOCAL,
+        user=user,
+        expires_at=timezone.now(),
+    )
+    urls = [
+        reverse("admin:sepsms_phonenumber_changelist"),
+        reverse("admin:sepsms_phonenumber_change", args=[number.pk]),
+        reverse("admin:sepsms_otpchallenge_changelist"),
+        reverse("admin:sepsms_otpchallenge_change", args=[challenge.pk]),
+    ]
+    for url in urls:
+        page = support.get(url)
+        assert page.status_code == 200, url
+        body = page.content.decode()
+        assert leaks(body) == [], url
+        assert "66*******78" in body, url
+    for url in urls:
+        assert PHONE in boss.get(url).content.decode(), url
+
+
+# -- everywhere else an admin page may show one ----------------------------------------
+
+
+def test_view_only_staff_see_the_account_label_masked(boss: Client) -> None:
+    number_named_account()
+    number = PhoneNumber.objects.get()
+    viewer = Client()
+    viewer.force_login(staff(False))  # may view phone numbers, not change them
+    url = reverse("admin:sepsms_phonenumber_change", args=[number.pk])
+    body = viewer.get(url).content.decode()
+    assert 'name="_save"' not in body
+    assert leaks(body) == []
+    assert "66*******78" in body
+
+
+def test_payload_numbers_are_masked_for_staff_without_the_permission(
+    support: Client, boss: Client
+) -> None:
+    payload = {
+        "msisdn": PHONE,
+        "destination": "0812345678",
+        "recipients": [PHONE, {"to": 66812345678}],
+        "note": "reached +66 81 234 5678 at last",
+        "variables": {PHONE: {"name": "Som"}},
+        "count": 3,
+    }
+    event = WebhookEvent.objects.create(
+        event="sms.unknown",
+        dedupe_key="sms.unknown:sha256:0",
+        signed_at=timezone.now(),
+        payload=payload,
+        error="No recipient 081-234-5678",
+    )
+    url = reverse("admin:sepsms_webhookevent_change", args=[event.pk])
+    body = support.get(url).content.decode()
+    assert leaks(body) == []
+    assert body.count("66*******78") >= 3
+    assert "&quot;count&quot;: 3" in body
+    full = boss.get(url).content.decode()
+    assert "+66 81 234 5678" in full
+    assert "081-234-5678" in full
+
+
+def test_numbers_in_texts_and_errors_are_masked(support: Client, sms_outbox: Any) -> None:
+    with override_settings(SEPSMS=LOCMEM):
+        msg = send_sms("Your friend 081-234-5678 invited you", ["0912345678"])
+    Message.objects.filter(pk=msg.pk).update(error_message=f"Refused: {PHONE}")
+    msg.batches.update(error_message=f"Refused: {PHONE}")
+    for url in (
+        reverse("admin:sepsms_message_changelist"),
+        reverse("admin:sepsms_message_change", args=[msg.pk]),
+        reverse("admin:sepsms_messagebatch_change", args=[msg.batches.get().pk]),
+    ):
+        body = support.get(url).content.decode()
+        assert leaks(body) == [], url
+        assert "66912345678" not in body, url
+
+
+def test_search_results_filters_and_export_are_masked(support: Client, sms_outbox: Any) -> None:
+    with override_settings(SEPSMS=LOCMEM):
+        msg = send_sms("Hello", ["0812345678"])
+        send_otp("0812345678")
+    number_named_account()
+    pages = [
+        (reverse(f"admin:sepsms_{model}_changelist"), {"q": "0812345678"}) for model in MODELS
+    ] + [
+        (reverse("admin:sepsms_recipient_changelist"), {"status__exact": "success"}),
+        (reverse("admin:sepsms_otpchallenge_changelist"), {"status__exact": "pending"}),
+        (reverse("admin:sepsms_message_changelist"), {"origin": "TESTSHOP"}),
+    ]
+    for url, params in pages:
+        page = support.get(url, params)
+        assert page.status_code == 200, url
+        # The search box shows back what the viewer typed; nothing else may.
+        assert leaks(page.content.decode(), ("66812345678", "081-234-5678")) == [], url
+    found = sum(len(support.get(url, p).context["cl"].result_list) for url, p in pages[:6])
+    assert found >= 5  # message, recipient, OTP, phone number: the search works masked
+    export = support.post(
+        reverse("admin:sepsms_message_changelist"),
+        {"action": "export_csv", "_selected_action": [msg.pk]},
+    )
+    csv = b"".join(export.streaming_content).decode()
+    assert leaks(csv) == []
+    assert "66*******78" in csv
+
+
+def test_dashboard_is_masked(support: Client, sms_outbox: Any) -> None:
+    with override_settings(SEPSMS=LOCMEM):
+        send_sms("Hello", ["0812345678"])
+    Recipient.objects.update(status=Recipient.Status.FAILED, error_code=f"refused.{PHONE}")
+    body = support.get(reverse("admin:sepsms_dashboard")).content.decode()
+    assert leaks(body) == []
+    assert "66*******78" in body
+
+
+def test_every_model_names_itself_without_the_number(sms_outbox: Any) -> None:
+    with override_settings(SEPSMS=LOCMEM):
+        send_sms("Hello", ["0812345678"])
+        send_otp("0812345678")
+        deliver_report(Client(), smsUuid="sms-x")
+    number_named_account()
+    for model in apps.get_app_config("sepsms").get_models():
+        rows = list(model._default_manager.all())
+        assert rows, model
+        for row in rows:
+            assert leaks(str(row)) == [], (model, str(row))
+            assert leaks(repr(row)) == [], (model, repr(row))
+
+
+def test_admin_history_names_rows_without_the_number(boss: Client, support: Client) -> None:
+    user = get_user_model().objects.create_user(username="somchai")
+    add = boss.post(
+        reverse("admin:sepsms_phonenumber_add"),
+        {"user": user.pk, "phone": "081-234-5678", "is_primary": "on"},
+    )
+    assert add.status_code == 302, add.content.decode()[:2000]
+    number = PhoneNumber.objects.get()
+    assert number.phone == PHONE
+    change = support.post(
+        reverse("admin:sepsms_phonenumber_change", args=[number.pk]),
+        {"user": user.pk, "is_primary": ""},
+    )
+    assert change.status_code == 302
+    entries = list(LogEntry.objects.values_list("object_repr", "change_message"))
+    assert len(entries) == 2
+    assert leaks(repr(entries)) == []
+    history = support.get(reverse("admin:sepsms_phonenumber_history", args=[number.pk]))
+    assert history.status_code == 200
+    assert leaks(history.content.decode()) == []
+    index = support.get(reverse("admin:index")).content.decode()
+    assert leaks(index) == []
