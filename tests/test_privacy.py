@@ -7,6 +7,7 @@ Every check looks for the number in each form it may take: ``66812345678``,
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import pytest
@@ -81,6 +82,36 @@ def number_named_account() -> Any:
 
 
 # -- what was seen -----------------------------------------------------------------------
+
+
+def test_dedupe_key_holds_no_number(support: Client, boss: Client, sms_outbox: Any) -> None:
+    with override_settings(SEPSMS=LOCMEM):
+        msg = send_sms("Hi", ["0812345678"])
+        uuid = msg.batches.get().provider_uuid
+        assert deliver_report(Client(), smsUuid=uuid).json() == {"status": "ok"}
+    event = WebhookEvent.objects.get()
+    assert leaks(event.dedupe_key) == []
+    page = support.get(reverse("admin:sepsms_webhookevent_change", args=[event.pk]))
+    assert page.status_code == 200
+    assert leaks(page.content.decode()) == []
+    assert event.dedupe_key in boss.get(page.wsgi_request.path).content.decode()
+
+
+def test_the_number_in_a_report_key_is_a_keyed_digest() -> None:
+    from django_sepsms.webhooks.events import dedupe_key
+
+    report = {"smsUuid": "sms-1", "msisdn": PHONE, "txId": "tx-1", "status": "success"}
+    key = dedupe_key("dr.success", report, b"")
+    assert leaks(key) == []
+    assert key.startswith("dr.success:sms-1:")
+    assert key.endswith(":tx-1:success")
+    # Every way of writing the number is one key; another number, another key.
+    assert dedupe_key("dr.success", {**report, "msisdn": "081-234-5678"}, b"") == key
+    assert dedupe_key("dr.success", {**report, "msisdn": "0912345678"}, b"") != key
+    # Not a plain digest, which trying every mobile number would undo.
+    assert hashlib.sha256(PHONE.encode()).hexdigest()[:32] not in key
+    with override_settings(SECRET_KEY="another-secret-key"):
+        assert dedupe_key("dr.success", report, b"") != key
 
 
 def test_a_key_stored_by_an_older_version_is_masked(support: Client, boss: Client) -> None:

@@ -21,6 +21,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 from ..contract import normalise_reference
 from ..delivery import Change, apply_message_report, apply_recipient_report
@@ -62,6 +63,8 @@ DR_EVENT_RECIPIENT_STATUSES: dict[str, frozenset[str]] = {
 _ADOPTION_WINDOW_HOURS = 48
 #: ``WebhookEvent.dedupe_key``'s ``max_length``.
 _DEDUPE_KEY_LENGTH = 160
+#: The salt of the keyed digest that stands for the number in a report's key.
+_DEDUPE_NUMBER_SALT = "django_sepsms.webhooks.dedupe_key.msisdn"
 
 
 @dataclass(frozen=True)
@@ -78,15 +81,25 @@ def dedupe_key(event: str, payload: Mapping[str, Any], body: bytes) -> str:
     A delivery report is one number's report on one message: the page never
     says a ``txId`` is unique across messages or numbers, so all three count,
     and so does its status (``dr.failed`` may say ``expired``, then
-    ``refunded``).
+    ``refunded``): ``dr.success:<smsUuid>:<number>:<txId>:<status>``.
+
+    The number is never in the key: it stands there as the first 32 hex digits
+    of a keyed digest (HMAC-SHA256 under ``SECRET_KEY``) of its normalised
+    form, so every way of writing one number gives one key. A plain digest
+    would not do: there are few enough mobile numbers to try them all. After a
+    change of ``SECRET_KEY``, a redelivery of a report stored before it is
+    stored again, and applied as ``no_change``.
     """
     uuid, msisdn = _text(payload, "smsUuid"), _text(payload, "msisdn")
     tx_id = _text(payload, "txId")
     if event.startswith("dr.") and uuid and msisdn and tx_id:
         status = _text(payload, "status").strip().lower()
-        parts = (event, uuid, _phone(msisdn), tx_id, *([status] if status else []))
+        number = _phone(msisdn).encode("utf-8", "surrogatepass")
+        number_digest = salted_hmac(_DEDUPE_NUMBER_SALT, number, algorithm="sha256")
+        parts = (event, uuid, number_digest.hexdigest()[:32], tx_id, *([status] if status else []))
         key = ":".join(parts)
-        if len(key) <= _DEDUPE_KEY_LENGTH and key.count(":") == len(parts) - 1:
+        plain = key.isascii() and key.isprintable()
+        if plain and len(key) <= _DEDUPE_KEY_LENGTH and key.count(":") == len(parts) - 1:
             return key
         digest = hashlib.sha256(json.dumps(parts).encode()).hexdigest()
         return f"{event}:sha256:{digest}"
