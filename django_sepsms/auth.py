@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -12,6 +13,11 @@ from django.utils import timezone
 
 from .conf import sepsms_settings
 from .models import OtpChallenge, PhoneNumber
+
+#: How the accounts made by phone login are named: this and 16 random hex
+#: digits. Never the number: a username shows wherever its account does.
+USERNAME_PREFIX = "phone-"
+_NAME_ATTEMPTS = 3
 
 
 class PhoneBackend(BaseBackend):
@@ -46,20 +52,39 @@ class PhoneBackend(BaseBackend):
         return user if user is not None and self.user_can_authenticate(user) else None
 
     def create_user(self, phone: str) -> Any:
-        """A new account for ``phone``, with no usable password. Override to customise."""
+        """A new account for ``phone``, with no usable password. Override to customise.
+
+        Its ``USERNAME_FIELD`` is :meth:`new_username`; the number is recorded
+        as its verified, primary :class:`~django_sepsms.models.PhoneNumber`.
+        """
         model = get_user_model()
-        fields: dict[str, Any] = {model.USERNAME_FIELD: phone}
-        try:
-            with transaction.atomic():
-                user = model._default_manager.create_user(**fields)
-                user.set_unusable_password()
-                user.save()
-                PhoneNumber.objects.create(user=user, phone=phone, verified_at=timezone.now())
-        except IntegrityError:
-            # Signed up a moment ago by another request, or the name is taken.
-            number = PhoneNumber.objects.select_related("user").filter(phone=phone).first()
-            return number.user if number else None
-        return user
+        for _ in range(_NAME_ATTEMPTS):
+            fields: dict[str, Any] = {model.USERNAME_FIELD: self.new_username(phone)}
+            try:
+                with transaction.atomic():
+                    user = model._default_manager.create_user(**fields)
+                    user.set_unusable_password()
+                    user.save()
+                    PhoneNumber.objects.create(user=user, phone=phone, verified_at=timezone.now())
+            except IntegrityError:
+                # Signed up a moment ago by another request, or the name is taken.
+                number = PhoneNumber.objects.select_related("user").filter(phone=phone).first()
+                if number is not None:
+                    return number.user
+                continue
+            return user
+        return None
+
+    def new_username(self, phone: str) -> str:
+        """The ``USERNAME_FIELD`` value of a new account: ``phone-`` and 16 random
+        hex digits, or as many random digits as the field holds. It never
+        depends on ``phone``; override to name accounts otherwise."""
+        field = get_user_model()._meta.get_field(get_user_model().USERNAME_FIELD)
+        room = getattr(field, "max_length", None)
+        name = USERNAME_PREFIX + secrets.token_hex(8)
+        if room is not None and len(name) > room:
+            name = secrets.token_hex(room)[:room]
+        return name
 
     def user_can_authenticate(self, user: Any) -> bool:
         return getattr(user, "is_active", True) is not False

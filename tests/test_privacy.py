@@ -8,6 +8,7 @@ Every check looks for the number in each form it may take: ``66812345678``,
 from __future__ import annotations
 
 import hashlib
+import re
 from typing import Any
 
 import pytest
@@ -126,6 +127,59 @@ def test_a_key_stored_by_an_older_version_is_masked(support: Client, boss: Clien
     assert leaks(body) == []
     assert "dr.success:sms-1:66*******78:tx-1:success" in body
     assert event.dedupe_key in boss.get(url).content.decode()
+
+
+def test_phone_login_accounts_are_not_named_by_the_number(client: Client, sms_outbox: Any) -> None:
+    with override_settings(SEPSMS={**LOCMEM, "LOGIN_CREATE_USERS": True}):
+        client.post("/sepsms/login/", {"phone": "081-234-5678"})
+        code = re.search(r"\b(\d{6,8})\b", sms_outbox[-1].message)
+        assert code
+        assert client.post("/sepsms/login/verify/", {"code": code.group(1)}).status_code == 302
+    user = PhoneNumber.objects.get(phone=PHONE).user
+    assert str(client.session["_auth_user_id"]) == str(user.pk)
+    assert leaks(user.get_username()) == []
+    assert leaks(str(user)) == []
+    assert user.get_username().startswith("phone-")
+
+
+def test_new_account_names_fit_the_user_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django_sepsms.auth import PhoneBackend
+
+    model = get_user_model()
+    field = model._meta.get_field(model.USERNAME_FIELD)
+    monkeypatch.setattr(field, "max_length", 10)
+    short = PhoneBackend().new_username(PHONE)
+    assert len(short) == 10
+    assert leaks(short) == []
+    monkeypatch.undo()
+    # A model whose USERNAME_FIELD is another field gets the name there.
+    monkeypatch.setattr(model, "USERNAME_FIELD", "email")
+
+    def create_user(**fields: Any) -> Any:
+        assert set(fields) == {"email"}
+        return model._default_manager.create(username=fields["email"] + "!", **fields)
+
+    monkeypatch.setattr(model._default_manager, "create_user", create_user)
+    user = PhoneBackend().create_user(PHONE)
+    assert user.email.startswith("phone-")
+    assert PhoneNumber.objects.get(phone=PHONE).user == user
+
+
+def test_a_taken_name_is_replaced_not_fatal() -> None:
+    from django_sepsms.auth import PhoneBackend
+
+    get_user_model().objects.create_user(username="phone-taken")
+    names = iter(["phone-taken", "phone-free", "phone-again"])
+
+    class Backend(PhoneBackend):
+        def new_username(self, phone: str) -> str:
+            return next(names)
+
+    user = Backend().create_user(PHONE)
+    assert user.get_username() == "phone-free"
+    assert PhoneNumber.objects.get(phone=PHONE).user == user
+    # Signed up a moment ago by another request: that account is the one.
+    assert Backend().create_user(PHONE) == user
 
 
 def test_user_labels_are_masked_next_to_their_number(support: Client, boss: Client) -> None:
