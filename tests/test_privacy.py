@@ -7,8 +7,10 @@ Every check looks for the number in each form it may take: ``66812345678``,
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import re
+from io import StringIO
 from typing import Any
 
 import pytest
@@ -16,6 +18,7 @@ from django.apps import apps
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.management import call_command
 from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
@@ -207,6 +210,56 @@ def test_user_labels_are_masked_next_to_their_number(support: Client, boss: Clie
         assert "66*******78" in body, url
     for url in urls:
         assert PHONE in boss.get(url).content.decode(), url
+
+
+def test_anonymise_leaves_no_number_in_any_column(sms_outbox: Any) -> None:
+    with override_settings(SEPSMS={**LOCMEM, "OTP_RESEND_COOLDOWN": 0}):
+        msg = send_sms("Hi {name}", ["0812345678"], variables={"0812345678": {"name": "Som"}})
+        send_otp("0812345678")
+        uuid = msg.batches.get().provider_uuid
+        deliver_report(Client(), smsUuid=uuid)
+        deliver_report(Client(), smsUuid="not-yet-sent", txId="tx-2")
+        body = webhook_body({"destination": PHONE, "reference": "R1"})
+        headers = sign_webhook(body, "whsec_test_current", event="otp.unknown")
+        Client().post("/sepsms/webhook/", body, content_type="application/json", **headers)
+    Message.objects.filter(pk=msg.pk).update(error_message=f"Refused: {PHONE}")
+    WebhookEvent.objects.update(error="No recipient 0812345678")
+    long_ago = timezone.now() - dt.timedelta(days=400)
+    Message.objects.update(created_at=long_ago)
+    OtpChallenge.objects.update(created_at=long_ago)
+    WebhookEvent.objects.update(received_at=long_ago)
+    assert WebhookEvent.objects.count() == 3
+
+    call_command("sepsms_purge", "--days", "365", "--anonymise", stdout=StringIO())
+
+    found = []
+    for model in apps.get_app_config("sepsms").get_models():
+        columns = [f.attname for f in model._meta.get_fields() if getattr(f, "concrete", False)]
+        for row in model.objects.values(*columns):
+            for column, value in row.items():
+                if value is not None and leaks(str(value)):
+                    found.append(f"{model.__name__}.{column}={value!r}")
+    assert found == []
+    # The rows stay, for statistics.
+    assert Recipient.objects.get(message=msg).status == Recipient.Status.SUCCESS
+    assert WebhookEvent.objects.count() == 3
+
+
+def test_anonymise_also_clears_rows_an_older_version_left_a_number_in() -> None:
+    WebhookEvent.objects.create(
+        event="dr.success",
+        dedupe_key=f"dr.success:sms-1:{PHONE}:tx-1:success",
+        signed_at=timezone.now(),
+        payload={},
+    )
+    WebhookEvent.objects.update(received_at=timezone.now() - dt.timedelta(days=400))
+    out = StringIO()
+    call_command("sepsms_purge", "--days", "365", "--anonymise", stdout=out)
+    assert "1 webhook event(s)" in out.getvalue()
+    assert leaks(WebhookEvent.objects.get().dedupe_key) == []
+    out = StringIO()
+    call_command("sepsms_purge", "--days", "365", "--anonymise", stdout=out)
+    assert "0 webhook event(s)" in out.getvalue()
 
 
 # -- everywhere else an admin page may show one ----------------------------------------

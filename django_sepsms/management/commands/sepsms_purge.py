@@ -22,7 +22,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--anonymise",
             action="store_true",
-            help="Keep the rows for statistics but remove numbers, texts and payloads.",
+            help=(
+                "Keep the rows for statistics but remove numbers, texts, payloads and "
+                "webhook keys, and mask numbers quoted in error messages."
+            ),
         )
         parser.add_argument("--dry-run", action="store_true", help="Only count.")
         parser.add_argument("--batch-size", type=int, default=1000)
