@@ -393,3 +393,79 @@ def test_admin_history_names_rows_without_the_number(boss: Client, support: Clie
     assert leaks(history.content.decode()) == []
     index = support.get(reverse("admin:index")).content.decode()
     assert leaks(index) == []
+
+
+# -- error pages: no API key, pin or code among the locals ------------------------------
+
+# Built at run time: the pages also show the source lines around each frame.
+KEY = "sk_live_" + "Zq7x9W2mB4"
+PIN = "918" + "273"
+
+
+def _error_page(call: Any, monkeypatch: pytest.MonkeyPatch, debug: bool) -> str:
+    """Django's 500 page (HTML and text) for ``call()`` failing deep inside the HTTP client,
+    where the request's headers and body are locals."""
+    import sys
+
+    from django.views.debug import ExceptionReporter
+
+    def broken(
+        self: Any, method: str, url: str, body: Any = None, headers: Any = None, **kw: Any
+    ) -> Any:
+        raise RuntimeError("forced")
+
+    monkeypatch.setattr("urllib3.connection.HTTPConnection.request", broken)
+    with override_settings(DEBUG=debug):
+        try:
+            call()
+        except RuntimeError:
+            reporter = ExceptionReporter(None, *sys.exc_info())
+            return reporter.get_traceback_html() + reporter.get_traceback_text()
+    raise AssertionError("the call did not fail")
+
+
+def _backend(**options: Any) -> Any:
+    from django_sepsms.backends.sepsms import SepsmsBackend
+
+    return SepsmsBackend(api_key=KEY, base_url="http://127.0.0.1:9", max_retries=0, **options)
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_the_error_page_never_shows_the_api_key(
+    monkeypatch: pytest.MonkeyPatch, debug: bool
+) -> None:
+    from django_sepsms.backends.base import OutgoingSms
+
+    sms = OutgoingSms("Hello", [PHONE], "TESTSHOP")
+    for call in (_backend().get_balance, lambda: _backend().send_message(sms)):
+        page = _error_page(call, monkeypatch, debug)
+        assert "forced" in page
+        assert "urllib3" in page  # the frames below the backend are there...
+        assert KEY not in page  # ...without the key their headers carry
+
+
+def test_the_error_page_never_shows_a_pin_or_a_code(monkeypatch: pytest.MonkeyPatch) -> None:
+    from django_sepsms.backends.base import OutgoingSms
+
+    page = _error_page(lambda: _backend().verify_otp("REF123", PIN), monkeypatch, False)
+    assert PIN not in page
+    sms = OutgoingSms(f"Your code is {PIN} (Ref: REF123)", [PHONE], "TESTSHOP")
+    page = _error_page(lambda: _backend().send_message(sms), monkeypatch, False)
+    assert PIN not in page
+    assert leaks(page) == []
+
+
+def test_values_the_backends_exchange_show_no_number_or_text() -> None:
+    from django_sepsms.backends.base import OtpSendResult, OutgoingSms, RecipientStatusResult
+
+    shown = [
+        repr(OutgoingSms(f"Your code is {PIN}", [PHONE, "66912345678"], "TESTSHOP")),
+        repr(OtpSendResult("REF", "uuid", PHONE, timezone.now(), 300)),
+        repr(RecipientStatusResult(PHONE, "success", "tx-1")),
+        repr(_backend()),
+    ]
+    for text in shown:
+        assert leaks(text) == [], text
+        assert PIN not in text
+        assert KEY not in text
+    assert "66*******78" in shown[0]

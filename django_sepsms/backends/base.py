@@ -14,6 +14,7 @@ from django.utils import timezone
 from .. import contract
 from ..conf import sepsms_settings
 from ..exceptions import NotSupportedError
+from ..phone import mask_phone
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,20 @@ class OutgoingSms:
         variables = self.variables or {}
         for phone in self.recipients:
             yield phone, contract.render_variables(self.message, variables.get(phone))
+
+    def __repr__(self) -> str:
+        # Shown on error pages and by %r: never the text (it may hold a code) nor a number.
+        return (
+            f"<OutgoingSms {len(self.message)} characters for {_recipients(self.recipients)} "
+            f"from {self.origin!r}>"
+        )
+
+
+def _recipients(phones: Sequence[str]) -> str:
+    if not phones:
+        return "no one"
+    more = f" and {len(phones) - 1} more" if len(phones) > 1 else ""
+    return mask_phone(phones[0]) + more
 
 
 @dataclass(frozen=True)
@@ -60,6 +75,13 @@ class OtpSendResult:
     destination: str
     expires_at: datetime
     ttl_seconds: int
+
+    def __repr__(self) -> str:
+        return (
+            f"OtpSendResult(reference={self.reference!r}, uuid={self.uuid!r}, "
+            f"destination={mask_phone(self.destination)!r}, expires_at={self.expires_at!r}, "
+            f"ttl_seconds={self.ttl_seconds!r})"
+        )
 
 
 @dataclass(frozen=True)
@@ -91,6 +113,12 @@ class RecipientStatusResult:
     dr_status: str
     tx_id: str = ""
     updated_at: datetime | None = None
+
+    def __repr__(self) -> str:
+        return (
+            f"RecipientStatusResult(msisdn={mask_phone(self.msisdn)!r}, "
+            f"dr_status={self.dr_status!r}, tx_id={self.tx_id!r}, updated_at={self.updated_at!r})"
+        )
 
 
 class BaseBackend:

@@ -14,6 +14,7 @@ from typing import Any
 
 import requests
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
@@ -65,6 +66,20 @@ _OTP_VERIFY_FAILURE_CODES = frozenset(
         contract.ERROR_OTP_TOO_MANY_ATTEMPTS,
     }
 )
+
+
+class _Hidden(str):
+    """A secret that works as the ``str`` it is and shows as ``'********'``.
+
+    ``repr`` is what error pages show of every local (``DEBUG = True``
+    included, where ``sensitive_variables`` is off) and what ``%r`` messages
+    print: the key is seen that way in the headers the HTTP client carries.
+    """
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "'********'"
 
 
 def _causes(exc: BaseException) -> Iterator[BaseException]:
@@ -135,6 +150,7 @@ class SepsmsBackend(BaseBackend):
     supports_provider_otp = True
     thread_safe_sends = True
 
+    @sensitive_variables("api_key")
     def __init__(
         self,
         *,
@@ -149,7 +165,8 @@ class SepsmsBackend(BaseBackend):
         **kwargs: Any,
     ) -> None:
         super().__init__(fail_silently=fail_silently, **kwargs)
-        self._api_key = api_key if api_key is not None else sepsms_settings.API_KEY
+        api_key = _Hidden(api_key if api_key is not None else sepsms_settings.API_KEY)
+        self._api_key = api_key
         self.base_url = (base_url or sepsms_settings.BASE_URL).rstrip("/")
         self.timeout = timeout if timeout is not None else sepsms_settings.TIMEOUT
         self.connect_timeout = (
@@ -221,6 +238,9 @@ class SepsmsBackend(BaseBackend):
 
     # -- HTTP ---------------------------------------------------------------
 
+    # Every frame from here down (requests, urllib3, http.client) holds the key
+    # header and the body, which may carry a pin or a text with a code.
+    @sensitive_variables()
     def _request(
         self,
         method: str,
@@ -366,6 +386,7 @@ class SepsmsBackend(BaseBackend):
 
     # -- operations ---------------------------------------------------------
 
+    @sensitive_variables("sms", "payload")
     def send_message(self, sms: OutgoingSms) -> SendResult:
         if len(sms.recipients) > self.batch_size:
             raise ProviderValidationError(
@@ -426,6 +447,7 @@ class SepsmsBackend(BaseBackend):
             ttl_seconds=ttl_seconds,
         )
 
+    @sensitive_variables("pin")
     def verify_otp(self, reference: str, pin: str) -> OtpVerifyResult:
         try:
             result = self._request(
