@@ -16,6 +16,7 @@ from .status import (
     MESSAGE_RANK,
     RECIPIENT_RANK,
     delivered_delta,
+    lock_message,
     message_status_from,
     message_statuses_below,
     recipient_statuses_below,
@@ -139,6 +140,10 @@ def apply_message_report(sms_uuid: str, status: str) -> Change:
         if MESSAGE_RANK[status] <= MESSAGE_RANK.get(old, 0):
             return Change(found=True, changed=False, old_status=old, new_status=old)
         MessageBatch.objects.filter(pk=batch.pk).update(status=status)
+        # Its siblings are read once the message is locked: the reports of the
+        # others that got the lock first have committed, so the last report
+        # of a message always sees every batch final.
+        lock_message(batch.message_id)
         target = message_status_from(
             set(
                 MessageBatch.objects.filter(message_id=batch.message_id).values_list(

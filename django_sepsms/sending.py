@@ -11,7 +11,20 @@ from typing import Any, cast
 
 from django.core.exceptions import ValidationError
 from django.db import connections, router, transaction
-from django.db.models import Count, Q
+from django.db.models import (
+    Count,
+    DateTimeField,
+    Field,
+    Min,
+    OuterRef,
+    PositiveIntegerField,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -29,7 +42,7 @@ from .notify import send_after_commit
 from .phone import normalize_many, normalize_phone
 from .segments import count_segments
 from .signals import message_sent
-from .status import message_status_from
+from .status import lock_message, message_status_expression
 
 logger = logging.getLogger("django_sepsms")
 
@@ -543,39 +556,68 @@ def _fail_remaining(msg: Message, exc: SepsmsError) -> None:
 
 
 def refresh_message_totals(msg: Message) -> None:
-    """Derive the message's status, credits, counts and error from its rows."""
-    batches = list(
-        msg.batches.order_by("position").values(
-            "status", "error_code", "error_message", "sent_at", "total_credit", "blocked_count"
-        )
-    )
-    msg.status = message_status_from({b["status"] for b in batches})
-    error = next((b for b in batches if b["error_code"]), None)
-    msg.error_code = error["error_code"] if error else ""
-    msg.error_message = error["error_message"] if error else ""
-    credits = [b["total_credit"] for b in batches if b["total_credit"] is not None]
-    msg.total_credit = sum(credits) if credits else None
-    msg.blocked_count = sum(b["blocked_count"] for b in batches)
-    msg.sent_at = min((b["sent_at"] for b in batches if b["sent_at"]), default=None)
-    counts = Recipient.objects.filter(message=msg).aggregate(
-        delivered=Count("id", filter=Q(status=Recipient.Status.SUCCESS)),
-        failed=Count("id", filter=Q(status__in=FAILED_RECIPIENT_STATUSES)),
-    )
-    msg.delivered_count = counts["delivered"]
-    msg.failed_count = counts["failed"]
-    msg.save(
-        update_fields=[
-            "status",
-            "total_credit",
-            "blocked_count",
-            "error_code",
-            "error_message",
-            "sent_at",
-            "delivered_count",
-            "failed_count",
-            "updated_at",
-        ]
-    )
+    """Derive the message's status, credits, counts and error from its rows.
+
+    The message row is locked first, then everything is computed from its
+    batches and recipients inside one ``UPDATE``: a report committed meanwhile
+    is either in what that statement reads or added by its own transaction
+    after it (both take the same lock), never overwritten by an older sum.
+    """
+    with transaction.atomic():
+        lock_message(msg.pk)
+        Message.objects.filter(pk=msg.pk).update(**_totals(), updated_at=timezone.now())
+        msg.refresh_from_db(fields=_TOTAL_FIELDS)
+
+
+#: The fields :func:`refresh_message_totals` derives.
+_TOTAL_FIELDS = [
+    "status",
+    "total_credit",
+    "blocked_count",
+    "error_code",
+    "error_message",
+    "sent_at",
+    "delivered_count",
+    "failed_count",
+    "updated_at",
+]
+
+
+def _totals() -> dict[str, Any]:
+    """The derived fields of a message, as expressions over its own rows."""
+    batches = MessageBatch.objects.filter(message=OuterRef("pk")).order_by()
+    recipients = Recipient.objects.filter(message=OuterRef("pk")).order_by()
+
+    def total(rows: QuerySet[Any], value: Any, field: Field[Any, Any]) -> Subquery:
+        return Subquery(rows.values("message").annotate(value=value).values("value"), field)
+
+    first_error = batches.exclude(error_code="").order_by("position")
+    return {
+        "status": message_status_expression(batches),
+        "error_code": Coalesce(Subquery(first_error.values("error_code")[:1]), Value("")),
+        "error_message": Coalesce(Subquery(first_error.values("error_message")[:1]), Value("")),
+        "total_credit": total(batches, Sum("total_credit"), PositiveIntegerField()),
+        "blocked_count": Coalesce(
+            total(batches, Sum("blocked_count"), PositiveIntegerField()), Value(0)
+        ),
+        "sent_at": total(batches, Min("sent_at"), DateTimeField()),
+        "delivered_count": Coalesce(
+            total(
+                recipients,
+                Count("id", filter=Q(status=Recipient.Status.SUCCESS)),
+                PositiveIntegerField(),
+            ),
+            Value(0),
+        ),
+        "failed_count": Coalesce(
+            total(
+                recipients,
+                Count("id", filter=Q(status__in=FAILED_RECIPIENT_STATUSES)),
+                PositiveIntegerField(),
+            ),
+            Value(0),
+        ),
+    }
 
 
 def get_balance(*, backend: BaseBackend | None = None) -> int:

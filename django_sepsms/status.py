@@ -9,7 +9,21 @@ failure report never undoes a delivery.
 
 from __future__ import annotations
 
-from .models import Message, Recipient
+from typing import Any
+
+from django.db.models import (
+    Case,
+    CharField,
+    Exists,
+    IntegerField,
+    QuerySet,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+
+from .models import Message, MessageBatch, Recipient
 
 R = Recipient.Status
 #: Recipient delivery status → rank.
@@ -38,6 +52,8 @@ MESSAGE_RANK: dict[str, int] = {
     M.CANCELLED: 5,
     M.COMPLETED: 6,
 }
+#: Message statuses from the least advanced to the most (ties in rank in a fixed order).
+_MESSAGE_ORDER: dict[str, int] = {s: i for i, s in enumerate(MESSAGE_RANK)}
 
 #: Provider ``drStatus`` / ``status`` values → our recipient statuses.
 PROVIDER_DELIVERY_STATUS: dict[str, str] = {
@@ -82,7 +98,43 @@ def message_status_from(batch_statuses: set[str]) -> str:
     """
     accepted = batch_statuses - {M.FAILED, M.UNCONFIRMED}
     if accepted:
-        return min(accepted, key=lambda s: MESSAGE_RANK.get(s, 0))
+        return min(accepted, key=lambda s: _MESSAGE_ORDER.get(s, 0))
     if M.UNCONFIRMED in batch_statuses:
         return M.UNCONFIRMED
     return M.FAILED
+
+
+def message_status_expression(batches: QuerySet[MessageBatch]) -> Coalesce:
+    """:func:`message_status_from` as an SQL expression over a message's ``batches``.
+
+    ``batches`` is filtered on ``OuterRef("pk")``, so the expression can be
+    the value of an ``UPDATE`` of the messages.
+    """
+    order = Case(
+        *(When(status=s, then=Value(i)) for s, i in _MESSAGE_ORDER.items()),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    least_advanced = (
+        batches.exclude(status__in=[M.FAILED, M.UNCONFIRMED])
+        .annotate(status_order=order)
+        .order_by("status_order")
+        .values("status")[:1]
+    )
+    unaccepted = Case(
+        When(Exists(batches.filter(status=M.UNCONFIRMED)), then=Value(M.UNCONFIRMED.value)),
+        default=Value(M.FAILED.value),
+    )
+    return Coalesce(Subquery(least_advanced), unaccepted, output_field=CharField())
+
+
+def lock_message(message_id: Any) -> None:
+    """Lock the message row until the end of the current transaction.
+
+    Whatever derives a message's status or counts from its batches and
+    recipients takes this lock *before* it reads them, after locking the batch
+    or recipient rows it changes itself (the order every report follows), so
+    that the last one to take it reads every change committed before. On
+    SQLite, which serialises writers anyway, it does nothing.
+    """
+    list(Message.objects.select_for_update().filter(pk=message_id).values_list("pk"))

@@ -56,6 +56,8 @@ class SyncReport:
     recipients_changed: int = 0
     unresolved: list[int] = field(default_factory=list)
     errors: list[tuple[int, str]] = field(default_factory=list)
+    #: Messages whose batches were all final, given their final status.
+    settled: list[int] = field(default_factory=list)
 
 
 def _phone(raw: str) -> str:
@@ -68,9 +70,16 @@ def _phone(raw: str) -> str:
 def sync_message(
     msg: Message, backend: BaseBackend, report: SyncReport | None = None
 ) -> SyncReport:
-    """Ask the provider about every batch of ``msg`` and apply what it says."""
+    """Ask the provider about every batch of ``msg`` and apply what it says.
+
+    A message not final whose batches all are gets its final status (and its
+    counts) from them, without asking the provider anything.
+    """
     report = report or SyncReport()
     report.messages += 1
+    if msg.status not in FINAL_MESSAGE_STATUSES and settle_if_final(msg):
+        report.settled.append(msg.pk)
+        return report
     for batch in msg.batches.all():
         if not batch.provider_uuid:
             if batch.status != Message.Status.UNCONFIRMED:
@@ -108,6 +117,20 @@ def sync_message(
         if listed is not None:
             report.recipients_changed += fail_blocked_recipients(batch, listed)
     return report
+
+
+def settle_if_final(msg: Message) -> bool:
+    """Derive the status and counts of ``msg`` anew if all its batches are final.
+
+    Returns whether they were. Once every batch is final, nothing more is
+    expected from the provider about the message, so its own status must be
+    final too; this puts it right whatever left it otherwise.
+    """
+    batches = MessageBatch.objects.filter(message=msg)
+    if not batches.exists() or batches.exclude(status__in=FINAL_MESSAGE_STATUSES).exists():
+        return False
+    refresh_message_totals(msg)
+    return True
 
 
 def fail_blocked_recipients(batch: MessageBatch, listed: set[str]) -> int:
