@@ -104,13 +104,13 @@ def check_code(
     Raises :class:`~django_sepsms.limits.OtpRateLimited` when the number or
     client is locked out (nothing is checked then).
     """
-    limits.check_verify(phone, limits.client_ip(request))
+    attempt = limits.check_verify(phone, limits.client_ip(request))
     started = time.monotonic()
     result = verify_otp(reference, pin, phone=phone, purpose=purpose, request=request)
     if result.verified:
+        attempt.forgive()  # check_verify counted it as a wrong code in advance
         _remember("verify", time.monotonic() - started)
         return result
-    limits.count_failure(phone)
     if result.challenge is None:
         _pause_like("verify")
     elif result.reason == "error":

@@ -2,15 +2,19 @@
 
 Built on django-ratelimit's counters (``django_ratelimit.core.get_usage``) with
 keys made from the normalised number, so ``0812345678`` and ``+66 81 234 5678``
-share one bucket whether they arrive in a form or in JSON. The cache is
-django-ratelimit's (``RATELIMIT_USE_CACHE``, default ``"default"``): use a
-shared one (Redis) in production.
+share one bucket whether they arrive in a form or in JSON. The wrong codes of
+a number are counted here, in the same fixed windows, before each check (see
+:func:`check_verify`). The cache is django-ratelimit's (``RATELIMIT_USE_CACHE``,
+default ``"default"``): use a shared one (Redis) in production.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import ipaddress
 import time
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -120,14 +124,84 @@ def cooldown_remaining(phone: str) -> int:
     return max(0, int(float(until) - time.time()) + 1) if until else 0
 
 
-def check_verify(phone: str, ip: str) -> None:
-    """Count one verification attempt; refuse when the number or client is locked out."""
+def check_verify(phone: str, ip: str) -> VerifyAttempt:
+    """Count one verification attempt; refuse when the number or client is locked out.
+
+    The attempt is counted against ``otp_verify_phone`` as a wrong code
+    *before* the code is checked, in one atomic step of the shared cache, and
+    refused (and not counted) when that passes the limit: however many checks
+    for one number arrive at once, in however many processes, no more than the
+    limit are ever checked. Call :meth:`VerifyAttempt.forgive` when the code
+    turns out right.
+    """
     _hit("otp_verify_ip", ip)
-    usage = _usage("otp_verify_phone", phone, increment=False)
-    if usage is not None and usage["count"] >= usage["limit"]:
-        raise OtpRateLimited("otp_verify_phone", usage["time_left"])
+    rate = sepsms_settings.RATELIMITS.get("otp_verify_phone")
+    if not phone or not rate or not getattr(settings, "RATELIMIT_ENABLE", True):
+        return VerifyAttempt(None)
+    limit, period = _split_rate(rate)
+    end = _window_end(phone, period)
+    digest = hashlib.sha256(f"{rate}:{phone}:{end}".encode()).hexdigest()
+    key = f"sepsms:wrong-codes:{digest}"
+    count = _increment(key, timeout=max(1, end - int(time.time())) + _EXPIRY_FUDGE)
+    if count is None and getattr(settings, "RATELIMIT_FAIL_OPEN", False):
+        return VerifyAttempt(None)
+    if count is None or count > limit:
+        if count is not None:
+            _give_back(key)
+        raise OtpRateLimited("otp_verify_phone", end - int(time.time()))
+    return VerifyAttempt(key)
 
 
-def count_failure(phone: str) -> None:
-    """Count a wrong code against the number, whatever reference it was for."""
-    _usage("otp_verify_phone", phone, increment=True)
+def _increment(key: str, timeout: int) -> int | None:
+    """Add one to the count at ``key`` (made if missing) atomically; the new count,
+    or ``None`` if the cache would not keep it."""
+    cache = _cache()
+    for _ in range(2):
+        if cache.add(key, 1, timeout=timeout):
+            return 1
+        try:
+            return int(cache.incr(key))
+        except ValueError:  # it expired between the two: start it again
+            continue
+    return None
+
+
+class VerifyAttempt:
+    """A code check, counted in advance as a wrong code for its number."""
+
+    def __init__(self, key: str | None) -> None:
+        self._key = key
+
+    def forgive(self) -> None:
+        """The code was right: it no longer counts as a wrong one."""
+        if self._key is not None:
+            _give_back(self._key)
+            self._key = None
+
+
+def _give_back(key: str) -> None:
+    with contextlib.suppress(ValueError):  # its window is over
+        _cache().decr(key)
+
+
+#: Seconds a window's count outlives the window (as django-ratelimit's do).
+_EXPIRY_FUDGE = 5
+_PERIODS = {"s": 1, "m": 60, "h": 60 * 60, "d": 24 * 60 * 60}
+
+
+def _split_rate(rate: str) -> tuple[int, int]:
+    """``"3/10m"`` → ``(3, 600)``: django-ratelimit's rate strings."""
+    count, _, period = rate.partition("/")
+    unit = period[-1:].lower() if period[-1:].isalpha() else "s"
+    multiple = period[:-1] if period[-1:].isalpha() else period
+    return int(count), _PERIODS[unit] * int(multiple or 1)
+
+
+def _window_end(value: str, period: int) -> int:
+    """When the current fixed window of ``value`` ends, with django-ratelimit's
+    per-key offset (so all keys do not reset at once)."""
+    now = int(time.time())
+    if period == 1:
+        return now
+    end = now - now % period + zlib.crc32(value.encode()) % period
+    return end + period if end < now else end

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import json
 import random
+import re
 import threading
 import time
 import uuid
@@ -24,6 +25,7 @@ from django.core.cache import cache, caches
 from django.core.management import call_command
 from django.db import connection, connections
 from django.test import Client, override_settings
+from django.urls import reverse
 
 from django_sepsms import send_sms
 from django_sepsms.backends.base import OutgoingSms, SendResult
@@ -408,3 +410,110 @@ def test_sync_repairs_a_message_whose_batches_are_all_final(sim: Simulator) -> N
     assert (msg.delivered_count, msg.failed_count) == (5, 1)
     assert len(sim.requests) == before
 
+
+# -- wrong codes for one number, checked at once ------------------------------------------
+
+
+def _ask_code(number: str, outbox: list[Any]) -> dict[str, str]:
+    response = Client().post(
+        reverse("sepsms:api-otp"), {"phone": number}, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    body: dict[str, str] = response.json()
+    match = re.search(r"\b(\d{6,8})\b", outbox[-1].message)
+    assert match
+    body["code"] = match.group(1)
+    body["wrong"] = f"{(int(body['code']) + 1) % 10 ** len(body['code']):0{len(body['code'])}d}"
+    return body
+
+
+def _check_code(client: Client, sent: dict[str, str], pin: str) -> int:
+    body = {"reference": sent["reference"], "pin": pin, "flow_token": sent["flow_token"]}
+    status: int = client.post(
+        reverse("sepsms:api-otp-verify"), body, content_type="application/json"
+    ).status_code
+    return status
+
+
+# Each process checks argv[1]'s code from several threads; prints 400s + 100 * 429s.
+_GUESS_BODY = """
+    import json, threading
+    from django.test import Client
+    from tests.test_concurrency_pg import _barrier, _check_code, _close_thread_resources
+
+    spec = json.loads(sys.argv[1])
+    answers = []
+    def run():
+        try:
+            _barrier(spec["barrier"], spec["total"])
+            answers.append(_check_code(Client(), spec["sent"], spec["sent"]["wrong"]))
+        finally:
+            _close_thread_resources()
+    threads = [threading.Thread(target=run) for _ in range(spec["threads"])]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    print(answers.count(400) + 100 * answers.count(429))
+    """
+
+
+def _guess_at_once(sent: dict[str, str], mode: str, monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Twenty wrong codes for one number, checked at the same moment."""
+    barrier = f"conc:barrier:{uuid.uuid4().hex}"
+    cache.set(barrier, 0, 120)
+    if mode == "processes":
+        db = connection.settings_dict
+        monkeypatch.setenv(
+            "DATABASE_URL", f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}"
+        )
+        spec = json.dumps({"sent": sent, "threads": 5, "barrier": barrier, "total": 20})
+        packed = run_in_processes(_GUESS_BODY, 4, spec)
+        return [400] * sum(p % 100 for p in packed) + [429] * sum(p // 100 for p in packed)
+    answers: list[int] = []
+
+    def run() -> None:
+        try:
+            _barrier(barrier, 20)
+            answers.append(_check_code(Client(), sent, sent["wrong"]))
+        finally:
+            _close_thread_resources()
+
+    threads = [threading.Thread(target=run) for _ in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return answers
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("mode", ["threads", "processes"])
+def test_wrong_codes_checked_at_once_stop_at_the_number_limit(
+    postgres: None, mode: str, monkeypatch: pytest.MonkeyPatch, sms_outbox: list[Any]
+) -> None:
+    """``otp_verify_phone`` is 10/h: of 20 wrong codes at once, exactly 10 are checked."""
+    sent = _ask_code("0812345678", sms_outbox)
+    answers = _guess_at_once(sent, mode, monkeypatch)
+    assert sorted(answers) == [400] * 10 + [429] * 10
+    # The number is locked out now, even for its right code.
+    assert _check_code(Client(), sent, sent["code"]) == 429
+
+
+def test_right_codes_do_not_use_up_the_number_limit(sms_outbox: list[Any]) -> None:
+    with override_settings(
+        SEPSMS={
+            "BACKEND": "django_sepsms.backends.locmem.LocmemBackend",
+            "ORIGIN": "TESTSHOP",
+            "ALLOW_LOCAL_BACKEND_IN_PRODUCTION": True,
+            "OTP_RESEND_COOLDOWN": 0,
+            "RATELIMITS": {"otp_verify_phone": "2/h", "otp_send_phone": "10/h"},
+        }
+    ):
+        for _ in range(3):
+            sent = _ask_code("0812345678", sms_outbox)
+            assert _check_code(Client(), sent, sent["code"]) == 200
+        sent = _ask_code("0812345678", sms_outbox)
+        assert _check_code(Client(), sent, sent["wrong"]) == 400
+        assert _check_code(Client(), sent, sent["wrong"]) == 400
+        assert _check_code(Client(), sent, sent["code"]) == 429
