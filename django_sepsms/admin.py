@@ -218,6 +218,11 @@ class MessageAdmin(LogAdmin):
         }
         return TemplateResponse(request, "admin/sepsms/dashboard.html", context)
 
+    @staticmethod
+    def shown(request: HttpRequest, error: str) -> str:
+        """A provider's error message, which may quote a number, as the viewer may see it."""
+        return error if can_see_full_phone(request) else mask_phones_in(error)
+
     def has_send_permission(self, request: HttpRequest) -> bool:
         """Actions that talk to the provider (and may spend credit) need "change message"."""
         return request.user.has_perm("sepsms.change_message")
@@ -237,7 +242,9 @@ class MessageAdmin(LogAdmin):
             % {"count": report.messages, "changed": report.recipients_changed},
         )
         for pk, error in report.errors:
-            self.message_user(request, f"#{pk}: {error}", level=messages.ERROR)
+            self.message_user(
+                request, f"#{pk}: {self.shown(request, error)}", level=messages.ERROR
+            )
 
     @admin.action(description=_("Resend to the failed recipients"), permissions=["send"])
     def resend_failed(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
@@ -270,7 +277,8 @@ class MessageAdmin(LogAdmin):
             try:
                 deliver_message(copy)
             except SepsmsError as exc:
-                self.message_user(request, f"#{copy.pk}: {exc}", level=messages.ERROR)
+                error = self.shown(request, str(exc))
+                self.message_user(request, f"#{copy.pk}: {error}", level=messages.ERROR)
             sent += 1
         self.message_user(
             request,

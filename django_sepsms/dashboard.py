@@ -38,7 +38,8 @@ def credit_balance() -> tuple[int | None, str]:
     try:
         balance = get_balance()
     except SepsmsError as exc:
-        logger.warning("Dashboard could not read the balance: %s", exc)
+        # A provider's message may quote a number.
+        logger.warning("Dashboard could not read the balance: %s", mask_phones_in(str(exc)))
         return None, str(getattr(exc, "code", "") or type(exc).__name__)
     cache.set(_BALANCE_KEY, balance, BALANCE_CACHE_SECONDS)
     return balance, ""

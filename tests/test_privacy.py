@@ -18,13 +18,17 @@ from django.apps import apps
 from django.contrib.admin.models import LogEntry
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from django_sepsms import send_otp, send_sms
+from django_sepsms import dashboard, send_otp, send_sms
+from django_sepsms.backends.locmem import LocmemBackend
+from django_sepsms.exceptions import ProviderValidationError
 from django_sepsms.models import Message, OtpChallenge, PhoneNumber, Recipient, WebhookEvent
+from django_sepsms.sync import sync_messages
 from django_sepsms.testing import sign_webhook, webhook_body
 
 pytestmark = pytest.mark.django_db
@@ -395,6 +399,21 @@ def test_admin_history_names_rows_without_the_number(boss: Client, support: Clie
     assert leaks(index) == []
 
 
+def test_provider_errors_shown_by_admin_actions_are_masked(sms_outbox: Any) -> None:
+    sender = Client()
+    sender.force_login(staff(False, "change_message"))
+    with override_settings(SEPSMS={**LOCMEM, "BACKEND": f"{__name__}.QuotingBackend"}):
+        msg = send_sms("Hi", ["0812345678"])
+        page = sender.post(
+            reverse("admin:sepsms_message_changelist"),
+            {"action": "refresh_status", "_selected_action": [msg.pk]},
+            follow=True,
+        )
+    shown = [str(m) for m in page.context["messages"]]
+    assert any("Recipient 66*******78 is not valid" in m for m in shown), shown
+    assert leaks(page.content.decode()) == []
+
+
 # -- error pages: no API key, pin or code among the locals ------------------------------
 
 # Built at run time: the pages also show the source lines around each frame.
@@ -469,3 +488,148 @@ def test_values_the_backends_exchange_show_no_number_or_text() -> None:
         assert PIN not in text
         assert KEY not in text
     assert "66*******78" in shown[0]
+
+
+# -- logs: masked numbers only ----------------------------------------------------------
+
+
+def _flow_send_sms(sim: Any) -> None:
+    from django_sepsms.exceptions import SepsmsError
+
+    with override_settings(SEPSMS=LOCMEM):
+        send_sms("Hi", ["0812345678"])
+    sim.blocked_numbers = {"66912345678"}
+    sim.failing_numbers = {PHONE}
+    send_sms("Hi", ["0812345678", "0912345678"])
+    for status, process in ((500, True), (503, False), (422, False)):
+        sim.fail_next("/message", status=status, process=process)
+        with pytest.raises(SepsmsError):
+            send_sms("Hi", ["0812345678"])
+    with pytest.raises(ValidationError):  # a number of no allowed kind
+        send_sms("Hi", ["0212345678"])
+
+
+def _flow_phone_login(sim: Any) -> None:
+    user = get_user_model().objects.create_user(username="somchai")
+    PhoneNumber.objects.create(user=user, phone=PHONE, verified_at=timezone.now())
+    settings = {**LOCMEM, "OTP_RESEND_COOLDOWN": 0, "LOGIN_CREATE_USERS": False}
+    with override_settings(SEPSMS=settings):
+        client = Client()
+        client.post("/sepsms/login/", {"phone": "081-234-5678"})
+        client.post("/sepsms/login/verify/", {"code": "000000"})
+        Client().post("/sepsms/login/", {"phone": "0898765432"})  # unknown: a decoy
+        Client().post("/sepsms/login/", {"phone": "0212345678"})  # refused
+    # Through the provider, and while it fails.
+    client = Client()
+    client.post("/sepsms/login/", {"phone": "081-234-5678"})
+    client.post("/sepsms/login/verify/", {"code": sim.last_otp_code(PHONE) or "000000"})
+    sim.fail_next("/otp", status=503)
+    Client().post("/sepsms/login/", {"phone": "0812345678"})
+
+
+def _flow_api(sim: Any) -> None:
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    with override_settings(SEPSMS={**LOCMEM, "OTP_RESEND_COOLDOWN": 0}):
+        sent = api.post(reverse("sepsms:api-otp"), {"phone": "081-234-5678"}, format="json")
+        body = sent.json()
+        verify = {"reference": body.get("reference", ""), "flow_token": body.get("flow_token")}
+        api.post(reverse("sepsms:api-otp-verify"), {**verify, "pin": "000000"}, format="json")
+        api.post(reverse("sepsms:api-otp"), {"phone": "0212345678"}, format="json")
+    sent = api.post(reverse("sepsms:api-otp"), {"phone": "0812345678"}, format="json").json()
+    pin = sim.last_otp_code(PHONE) or "000000"
+    verify = {"reference": sent.get("reference", ""), "flow_token": sent.get("flow_token")}
+    api.post(reverse("sepsms:api-otp-verify"), {**verify, "pin": pin}, format="json")
+    sim.fail_next("/otp", status=500, process=True)
+    api.post(reverse("sepsms:api-otp"), {"phone": "0912345678"}, format="json")
+
+
+def _flow_webhook(sim: Any) -> None:
+    with override_settings(SEPSMS=LOCMEM):
+        msg = send_sms("Hi", ["0812345678"])
+        uuid = msg.batches.get().provider_uuid
+        deliver_report(Client(), smsUuid=uuid)  # applied
+        deliver_report(Client(), smsUuid=uuid)  # a duplicate
+        deliver_report(Client(), smsUuid="not-sent-yet", txId="tx-9")  # waiting
+        deliver_report(Client(), smsUuid=uuid, status="expired")  # disagrees with its event
+        body = b'{"msisdn": "66812345678", "status": '  # genuine but not JSON
+        headers = sign_webhook(body, "whsec_test_current", event="dr.success")
+        Client().post("/sepsms/webhook/", body, content_type="application/json", **headers)
+        bad = webhook_body({"msisdn": PHONE})
+        headers = sign_webhook(bad, "not-the-secret", event="dr.success")
+        Client().post("/sepsms/webhook/", bad, content_type="application/json", **headers)
+
+
+def _flow_sync(sim: Any) -> None:
+    sim.failing_numbers = {PHONE}
+    msg = send_sms("Hi", ["0812345678", "0912345678", "0612345678"])
+    sim.deliver_now(msg.batches.get().provider_uuid)
+    call_command("sepsms_sync", stdout=StringIO(), stderr=StringIO())
+    sim.fail_next("/message", status=404, code="message.not_found")
+    Message.objects.update(status=Message.Status.PROCESSING)
+    call_command("sepsms_sync", stdout=StringIO(), stderr=StringIO())
+
+
+class QuotingBackend(LocmemBackend):
+    """A provider whose error messages quote the number, as some do."""
+
+    def get_message_status(self, uuid: str) -> Any:
+        raise ProviderValidationError(f"Recipient {PHONE} is not valid.", code="validation")
+
+    def get_balance(self) -> int:
+        raise ProviderValidationError(f"Recipient {PHONE} is not valid.", code="validation")
+
+
+def _flow_provider_errors(sim: Any) -> None:
+    with override_settings(SEPSMS={**LOCMEM, "BACKEND": f"{__name__}.QuotingBackend"}):
+        send_sms("Hi", ["0812345678"])
+        Message.objects.update(status=Message.Status.PROCESSING)
+        call_command("sepsms_sync", stdout=StringIO(), stderr=StringIO())
+        sync_messages(Message.objects.all())
+        dashboard.credit_balance()
+
+
+FLOWS = {
+    "send_sms": _flow_send_sms,
+    "phone_login": _flow_phone_login,
+    "api": _flow_api,
+    "webhook": _flow_webhook,
+    "sync": _flow_sync,
+    "provider_errors": _flow_provider_errors,
+}
+
+
+#: Flows whose log lines still carry a number, and where.
+KNOWN_LEAKS = {
+    "provider_errors": (
+        "sync.py, sync_messages: 'Sync of message %s failed: %s' logs the provider's error "
+        "message, which may quote the number"
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    "flow",
+    [
+        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_LEAKS[name]))
+        if name in KNOWN_LEAKS
+        else name
+        for name in FLOWS
+    ],
+)
+def test_no_full_number_in_logs(
+    flow: str, sim: Any, caplog: pytest.LogCaptureFixture, sms_outbox: Any
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG, logger="django_sepsms")
+    FLOWS[flow](sim)
+    records = [r for r in caplog.records if r.name.startswith("django_sepsms")]
+    assert records  # the flow did log
+    found = []
+    for record in records:
+        rendered = logging.Formatter().format(record)  # the message and any traceback
+        if leaks(rendered, (*FORMS, "66912345678", "0912345678", "898765432", "212345678")):
+            found.append(f"{record.name} {record.pathname}:{record.lineno}: {rendered}")
+    assert found == []
