@@ -20,13 +20,14 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.decorators import method_decorator
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 from rest_framework import exceptions, status
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
@@ -47,7 +48,8 @@ from ..tokens import (
     user_from_token,
 )
 from . import responses
-from .schema import openapi
+from .parsers import RequestTooLarge, StrictJSONParser, body_limit
+from .schema import OneOf, openapi
 from .serializers import (
     OtpRequestSerializer,
     OtpSentSerializer,
@@ -55,6 +57,10 @@ from .serializers import (
     OtpVerifySerializer,
     PhoneLoginSerializer,
     SepsmsErrorSerializer,
+    SepsmsInvalidFieldSerializer,
+    SepsmsInvalidRequestSerializer,
+    SepsmsInvalidTokenSerializer,
+    SepsmsParseErrorSerializer,
     SepsmsRateLimitedSerializer,
     SepsmsVerifyFailedSerializer,
     TokenLoginSerializer,
@@ -62,10 +68,16 @@ from .serializers import (
 
 NOT_SIGNED_IN = _("Sign in to add a phone number.")
 
+#: Body fields that hold a code or a token: hidden from Django's error reports.
+SENSITIVE_FIELDS = ("pin", "token", "flow_token")
+
+# The answers every API view can give besides its own 200 and 400.
 _REFUSALS: dict[int, Any] = {
+    401: SepsmsErrorSerializer,
     403: SepsmsErrorSerializer,
+    413: SepsmsErrorSerializer,
+    415: SepsmsErrorSerializer,
     429: SepsmsRateLimitedSerializer,
-    503: SepsmsErrorSerializer,
 }
 
 
@@ -75,13 +87,28 @@ class SepsmsAPIView(APIView):
     Anyone may call them (``AllowAny``): each view decides who may do what.
     DRF's own refusals (not signed in, bad JSON, throttled, …) get the same
     ``{"code", "detail"}`` shape as ours, ``code`` being DRF's error code.
+    Bodies are read by :class:`~django_sepsms.api.parsers.StrictJSONParser`;
+    one larger than it reads, or than Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE``,
+    answers 413 ``request_too_large``.
     """
 
-    parser_classes: ClassVar[list[Any]] = [JSONParser]
+    parser_classes: ClassVar[list[Any]] = [StrictJSONParser]
     renderer_classes: ClassVar[list[Any]] = [JSONRenderer]
     permission_classes: ClassVar[list[Any]] = [AllowAny]
 
+    @method_decorator(sensitive_post_parameters(*SENSITIVE_FIELDS))
+    def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        return super().dispatch(request, *args, **kwargs)
+
+    def initial(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        # Refused before anything reads the body, when its announced length is too much.
+        if _content_length(request) > body_limit():
+            raise RequestTooLarge()
+        super().initial(request, *args, **kwargs)
+
     def handle_exception(self, exc: Exception) -> Any:
+        if isinstance(exc, RequestDataTooBig):
+            exc = RequestTooLarge()
         response = super().handle_exception(exc)
         data = getattr(response, "data", None)
         if isinstance(exc, exceptions.APIException) and isinstance(data, dict):
@@ -101,6 +128,13 @@ class SepsmsAPIView(APIView):
         return response
 
 
+def _content_length(request: Any) -> int:
+    try:
+        return int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return 0
+
+
 class OtpRequestView(SepsmsAPIView):
     """``POST api/otp/`` (``sepsms:api-otp``): send a code.
 
@@ -114,7 +148,21 @@ class OtpRequestView(SepsmsAPIView):
 
     @openapi(
         request=OtpRequestSerializer,
-        responses={200: OtpSentSerializer, 400: SepsmsErrorSerializer, **_REFUSALS},
+        responses={
+            200: OtpSentSerializer,
+            400: OneOf(
+                "OtpRequestRefused",
+                SepsmsInvalidFieldSerializer,
+                SepsmsInvalidRequestSerializer,
+                SepsmsParseErrorSerializer,
+            ),
+            **_REFUSALS,
+            503: SepsmsErrorSerializer,
+        },
+        request_examples={
+            "A code to prove a number": {"phone": "081 234 5678"},
+            "A code to log in": {"phone": "+66 81 234 5678", "purpose": "login"},
+        },
         summary="Send a one-time code by SMS",
         description=(
             "Sends a code to the number (the same answer for numbers that get none). "
@@ -123,6 +171,7 @@ class OtpRequestView(SepsmsAPIView):
         operation_id="sepsms_otp_request",
         tags=["sepsms"],
     )
+    @sensitive_variables("body")
     def post(self, request: Any) -> Response:
         serializer = OtpRequestSerializer(data=request.data)
         if not serializer.is_valid():
@@ -175,7 +224,24 @@ class OtpVerifyView(SepsmsAPIView):
 
     @openapi(
         request=OtpVerifySerializer,
-        responses={200: OtpVerifiedSerializer, 400: SepsmsVerifyFailedSerializer, **_REFUSALS},
+        responses={
+            200: OtpVerifiedSerializer,
+            400: OneOf(
+                "OtpVerifyRefused",
+                SepsmsVerifyFailedSerializer,
+                SepsmsInvalidRequestSerializer,
+                SepsmsParseErrorSerializer,
+            ),
+            **_REFUSALS,
+            503: SepsmsErrorSerializer,
+        },
+        request_examples={
+            "A code and its flow token": {
+                "reference": "4RXDMS",
+                "pin": "920225",
+                "flow_token": "eyJwaG9uZSI6IjY2ODEyMzQ1Njc4Ii...:1xVwuj:SmIoKfi9_51d6qXj",
+            },
+        },
         summary="Check a one-time code",
         description=(
             "Checks the code of a reference. A right code answers a short-lived verification "
@@ -185,6 +251,7 @@ class OtpVerifyView(SepsmsAPIView):
         operation_id="sepsms_otp_verify",
         tags=["sepsms"],
     )
+    @sensitive_variables()
     def post(self, request: Any) -> Response:
         serializer = OtpVerifySerializer(data=request.data)
         if not serializer.is_valid():
@@ -301,11 +368,21 @@ class PhoneTokenLoginView(SepsmsAPIView):
 
     @openapi(
         request=TokenLoginSerializer,
-        responses={200: PhoneLoginSerializer, 400: SepsmsErrorSerializer},
+        responses={
+            200: PhoneLoginSerializer,
+            400: OneOf(
+                "PhoneTokenLoginRefused",
+                SepsmsInvalidTokenSerializer,
+                SepsmsInvalidRequestSerializer,
+                SepsmsParseErrorSerializer,
+            ),
+            **_REFUSALS,
+        },
         summary="Log in with a phone verification token",
         operation_id="sepsms_phone_token_login",
         tags=["sepsms"],
     )
+    @sensitive_variables()
     def post(self, request: Any) -> Response:
         serializer = TokenLoginSerializer(data=request.data)
         if not serializer.is_valid():
