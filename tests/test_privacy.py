@@ -189,6 +189,24 @@ def test_a_taken_name_is_replaced_not_fatal() -> None:
     assert Backend().create_user(PHONE) == user
 
 
+def test_the_documented_rename_gives_old_accounts_opaque_names() -> None:
+    from itertools import takewhile
+    from pathlib import Path
+
+    number_named_account()
+    kept = get_user_model().objects.create_user(username="somchai")
+    PhoneNumber.objects.create(user=kept, phone="66912345678", verified_at=timezone.now())
+    doc = (Path(__file__).parent.parent / "docs" / "admin.rst").read_text(encoding="utf-8")
+    section = doc.split("Accounts named by their number", 1)[1]
+    lines = section.split(".. code-block:: python\n", 1)[1].splitlines()
+    block = takewhile(lambda line: not line or line.startswith("   "), lines)
+    exec("\n".join(line[3:] for line in block), {})
+    renamed = PhoneNumber.objects.get(phone=PHONE).user
+    assert renamed.get_username().startswith("phone-")
+    kept.refresh_from_db()
+    assert kept.get_username() == "somchai"
+
+
 def test_user_labels_are_masked_next_to_their_number(support: Client, boss: Client) -> None:
     user = number_named_account()
     number = PhoneNumber.objects.get()
