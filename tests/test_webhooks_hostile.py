@@ -191,6 +191,17 @@ def test_odd_content_lengths_are_refused(client: Client, message: Message, lengt
     assert rows() == before
 
 
+def test_without_a_length_or_an_end_marker_the_body_is_not_read(
+    client: Client, message: Message
+) -> None:
+    """A WSGI server that does not end the input could block a read forever."""
+    before = rows()
+    body = webhook_body(dr_body())
+    response = post_signed(client, body, CONTENT_LENGTH="")
+    assert (response.status_code, response.json()) == (400, REFUSED)
+    assert rows() == before
+
+
 # --- Bodies that are signed but are not RFC 8259 JSON ---------------------------------------
 
 
