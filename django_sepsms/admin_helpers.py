@@ -109,7 +109,7 @@ def text_column(
         text.__name__ = field
         return text
 
-    return _per_request(request, ("text", field, phone_field), make)
+    return _per_request(request, ("text", field, str(description), phone_field), make)
 
 
 _PHONE_KEYS = frozenset({"msisdn", "destination", "phone", "recipient", "recipients", "to"})
