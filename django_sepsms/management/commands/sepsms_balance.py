@@ -7,6 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError
 
 from django_sepsms.exceptions import SepsmsError
+from django_sepsms.phone import mask_phones_in
 from django_sepsms.sending import get_balance
 
 
@@ -17,5 +18,5 @@ class Command(BaseCommand):
         try:
             balance = get_balance()
         except SepsmsError as exc:
-            raise CommandError(f"Could not read the balance: {exc}") from exc
+            raise CommandError(f"Could not read the balance: {mask_phones_in(str(exc))}") from exc
         self.stdout.write(f"{balance:,} credits")

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django_sepsms.bulk import BulkReport, send_bulk
 from django_sepsms.exceptions import SepsmsError
 from django_sepsms.models import Message
-from django_sepsms.phone import normalize_phone
+from django_sepsms.phone import mask_phones_in, normalize_phone
 from django_sepsms.sending import deliver_message, get_balance, prepare_message, record_message
 
 logger = logging.getLogger("django_sepsms")
@@ -193,8 +193,9 @@ class Command(BaseCommand):
             balance = get_balance()
         except Exception as exc:
             # Only advice: a dry run never fails because the balance cannot be read.
-            logger.info("Dry run: the balance could not be read: %r", exc)
-            self.stdout.write(f"Balance: unknown ({exc or type(exc).__name__})")
+            reason = mask_phones_in(str(exc)) or type(exc).__name__
+            logger.info("Dry run: the balance could not be read: %s", reason)
+            self.stdout.write(f"Balance: unknown ({reason})")
             return
         self.stdout.write(f"Balance: {balance:,} credits")
         if estimate > balance:
