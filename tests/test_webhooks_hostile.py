@@ -7,6 +7,7 @@ genuine delivery is answered 200 and applied whatever odd characters it holds.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import logging
@@ -465,3 +466,45 @@ def test_a_chunked_delivery_under_gunicorn_is_read_and_applied(
     status, answer = _post_chunked(gunicorn, big, webhook_headers(big, SECRET, event="x.big"))
     assert (status, answer) == (413, {"error": "body too large"})
     assert WebhookEvent.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)  # the handler closes old connections, as in production
+def test_a_delivery_without_a_length_under_asgi_is_read_and_applied(message: Message) -> None:
+    from asgiref.sync import async_to_sync
+    from django.core.handlers.asgi import ASGIHandler
+
+    body = webhook_body(dr_body())
+    headers = [(k.lower().encode(), v.encode()) for k, v in webhook_headers(body, SECRET).items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": URL,
+        "raw_path": URL.encode(),
+        "query_string": b"",
+        "headers": [(b"content-type", b"application/json"), *headers],
+        "server": ("testserver", 80),
+        "client": ("127.0.0.1", 50000),
+    }
+    pieces = [body[i : i + 7] for i in range(0, len(body), 7)]
+    messages = [
+        {"type": "http.request", "body": piece, "more_body": i < len(pieces) - 1}
+        for i, piece in enumerate(pieces)
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await asyncio.sleep(3600)  # the client stays connected; cancelled after the answer
+        return {"type": "http.disconnect"}
+
+    async def send(event: dict[str, Any]) -> None:
+        sent.append(event)
+
+    async_to_sync(ASGIHandler())(scope, receive, send)
+    start = next(e for e in sent if e["type"] == "http.response.start")
+    assert start["status"] == 200
+    assert message.recipients.get(phone="66812345678").status == Recipient.Status.SUCCESS
