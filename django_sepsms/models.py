@@ -209,6 +209,10 @@ class OtpChallenge(models.Model):
         EXPIRED = "expired", _("Expired")
         CANCELLED = "cancelled", _("Replaced by a new code")
         SEND_FAILED = "send_failed", _("Could not be sent")
+        #: The provider may have sent it: the request timed out, or a 5xx came
+        #: back. Never sent again before the cooldown; in local mode its code
+        #: still verifies, in provider mode its reference was never learnt.
+        UNCONFIRMED = "unconfirmed", _("Sent, not confirmed")
 
     class Mode(models.TextChoices):
         PROVIDER = "provider", _("Provider")
@@ -246,6 +250,9 @@ class OtpChallenge(models.Model):
     expires_at = models.DateTimeField(_("expires"))
     verified_at = models.DateTimeField(_("verified"), null=True, blank=True)
     last_attempt_at = models.DateTimeField(_("last attempt"), null=True, blank=True)
+    #: When a verification token made for this challenge was exchanged for a
+    #: login; a token whose challenge has one is refused (single use).
+    token_used_at = models.DateTimeField(_("token used"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("OTP challenge")

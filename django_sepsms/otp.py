@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import string
 import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
@@ -20,11 +21,12 @@ from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.views.decorators.debug import sensitive_variables
 
 from . import contract
 from .backends.base import BaseBackend
 from .conf import sepsms_settings
-from .exceptions import NotSupportedError, ProviderError, SepsmsError
+from .exceptions import AmbiguousRequestError, NotSupportedError, ProviderError, SepsmsError
 from .models import Message, OtpChallenge
 from .notify import send_after_commit
 from .phone import mask_phone, normalize_phone
@@ -34,8 +36,15 @@ from .webhooks.events import apply_waiting_events
 
 logger = logging.getLogger("django_sepsms")
 
+#: Codes a new one for the same number and purpose replaces.
+_REPLACEABLE = (OtpChallenge.Status.PENDING, OtpChallenge.Status.UNCONFIRMED)
+
 _REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
 _REFERENCE_LENGTH = 6
+#: [assumed] The provider's references: six of A-Z and 0-9 (its page's example
+#: is ``A3K9X2``; the simulator makes them so). Decoys in provider mode use it.
+PROVIDER_REFERENCE_ALPHABET = string.ascii_uppercase + string.digits
+PROVIDER_REFERENCE_LENGTH = 6
 _HASH_SALT = "django_sepsms.otp.code"
 _MAX_PIN_LENGTH = 16
 
@@ -67,11 +76,13 @@ class VerificationResult:
         return self.verified
 
 
+@sensitive_variables("code")
 def hash_code(reference: str, phone: str, code: str) -> str:
     """Keyed hash (HMAC-SHA256 under ``SECRET_KEY``) of one code of one challenge."""
     return salted_hmac(_HASH_SALT, f"{reference}:{phone}:{code}", algorithm="sha256").hexdigest()
 
 
+@sensitive_variables()
 def _make_code(length: int) -> str:
     return "".join(secrets.choice("0123456789") for _ in range(length))
 
@@ -84,8 +95,27 @@ def ascii_digits(text: str) -> str:
 
 
 def make_reference() -> str:
-    """A random reference in the provider's style (six capitals and digits)."""
+    """A random reference of a code this app makes (six capitals and digits, no 0, 1, I, O)."""
     return "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(_REFERENCE_LENGTH))
+
+
+def make_decoy_reference(backend: BaseBackend | None = None) -> str:
+    """A reference drawn like a real code's would be now: the provider's form in
+    provider mode, :func:`make_reference`'s otherwise. For answers that send nothing."""
+    if uses_provider_otp(backend or get_backend()):
+        return "".join(
+            secrets.choice(PROVIDER_REFERENCE_ALPHABET) for _ in range(PROVIDER_REFERENCE_LENGTH)
+        )
+    return make_reference()
+
+
+def code_ttl(backend: BaseBackend | None = None) -> int:
+    """The life, in seconds, of a code sent now (the provider's range in provider mode)."""
+    ttl = sepsms_settings.OTP_TTL
+    if uses_provider_otp(backend or get_backend()):
+        low, high = contract.OTP_TTL_RANGE
+        return min(high, max(low, ttl))
+    return ttl
 
 
 def render_otp_text(template: str, code: str, reference: str) -> str:
@@ -110,8 +140,27 @@ def send_otp(
 
     Earlier pending codes of the same number and purpose are cancelled. Raises
     ``ValidationError`` for a bad number and a :class:`ProviderError` when the
-    code could not be sent (recorded on the challenge as ``send_failed``).
+    code could not be sent: recorded on the challenge as ``send_failed``, or as
+    ``unconfirmed`` when the provider may have sent it anyway (the request timed
+    out or a ``5xx`` came back: an :class:`~django_sepsms.exceptions.AmbiguousRequestError`).
     """
+    challenge, error = attempt_otp(
+        phone, purpose=purpose, user=user, request=request, backend=backend
+    )
+    if error is not None:
+        raise error
+    return challenge
+
+
+def attempt_otp(
+    phone: str,
+    *,
+    purpose: str = "verify",
+    user: Any = None,
+    request: HttpRequest | None = None,
+    backend: BaseBackend | None = None,
+) -> tuple[OtpChallenge, SepsmsError | None]:
+    """Like :func:`send_otp`, but a failed send is returned beside its challenge, not raised."""
     phone = normalize_phone(phone)
     backend = backend or get_backend()
     ttl = sepsms_settings.OTP_TTL
@@ -122,9 +171,9 @@ def send_otp(
     provider = uses_provider_otp(backend)
     now = timezone.now()
     with transaction.atomic():
-        OtpChallenge.objects.filter(
-            phone=phone, purpose=purpose, status=OtpChallenge.Status.PENDING
-        ).update(status=OtpChallenge.Status.CANCELLED)
+        OtpChallenge.objects.filter(phone=phone, purpose=purpose, status__in=_REPLACEABLE).update(
+            status=OtpChallenge.Status.CANCELLED
+        )
         challenge = OtpChallenge.objects.create(
             reference="" if provider else make_reference(),
             phone=phone,
@@ -141,14 +190,20 @@ def send_otp(
             _send_local_code(challenge, backend, origin, template)
     except SepsmsError as exc:
         code = getattr(exc, "code", "") or type(exc).__name__
-        OtpChallenge.objects.filter(pk=challenge.pk).update(
-            status=OtpChallenge.Status.SEND_FAILED, error_code=code[:64]
+        status = (
+            OtpChallenge.Status.UNCONFIRMED
+            if isinstance(exc, AmbiguousRequestError)
+            else OtpChallenge.Status.SEND_FAILED
         )
-        challenge.status = OtpChallenge.Status.SEND_FAILED
-        logger.warning("OTP to %s could not be sent: %s", mask_phone(phone), code)
-        raise
+        OtpChallenge.objects.filter(pk=challenge.pk).update(status=status, error_code=code[:64])
+        challenge.status, challenge.error_code = status, code[:64]
+        if status == OtpChallenge.Status.UNCONFIRMED:
+            logger.warning("OTP to %s may or may not have been sent: %s", mask_phone(phone), code)
+        else:
+            logger.warning("OTP to %s could not be sent: %s", mask_phone(phone), code)
+        return challenge, exc
     send_after_commit(otp_sent, OtpChallenge, challenge=challenge, request=request)
-    return challenge
+    return challenge, None
 
 
 def _send_provider_code(
@@ -170,6 +225,7 @@ def _send_provider_code(
     apply_waiting_events(result.uuid)
 
 
+@sensitive_variables("code")
 def _send_local_code(
     challenge: OtpChallenge, backend: BaseBackend, origin: str, template: str
 ) -> None:
@@ -186,6 +242,7 @@ def _send_local_code(
     )
 
 
+@sensitive_variables("pin")
 def verify_otp(
     reference: str,
     pin: str,
@@ -233,6 +290,7 @@ def verify_otp(
     return result
 
 
+@sensitive_variables("pin")
 def _check(
     challenge: OtpChallenge | None, pin: str, now: Any, backend: BaseBackend | None
 ) -> VerificationResult:
@@ -245,7 +303,8 @@ def _check(
         return VerificationResult(False, Reason.EXHAUSTED, challenge)
     if status == OtpChallenge.Status.EXPIRED:
         return VerificationResult(False, Reason.EXPIRED, challenge)
-    if status != OtpChallenge.Status.PENDING:
+    # An unconfirmed local code may well have arrived: it verifies like a pending one.
+    if status not in _REPLACEABLE:
         return VerificationResult(False, Reason.UNKNOWN, challenge)
     if now >= challenge.expires_at:
         _save(challenge, status=OtpChallenge.Status.EXPIRED)
@@ -282,6 +341,7 @@ def _check(
     return VerificationResult(False, Reason.WRONG, challenge)
 
 
+@sensitive_variables("pin")
 def _provider_says(challenge: OtpChallenge, pin: str, backend: BaseBackend | None) -> bool:
     answer = (backend or get_backend()).verify_otp(challenge.reference, pin)
     if answer.error_code == contract.ERROR_OTP_EXPIRED:
