@@ -41,6 +41,7 @@ DEFAULTS: dict[str, Any] = {
     "OTP_MAX_ATTEMPTS": 5,
     "OTP_RESEND_COOLDOWN": 60,
     "OTP_TEMPLATE": "รหัสยืนยันของคุณคือ {code} (Ref: {ref})",
+    "OTP_MIN_ANSWER_TIME": 0.25,
     "RATELIMITS": {},
     "LOGIN_CREATE_USERS": False,
     "TRUSTED_PROXIES": [],
@@ -171,6 +172,11 @@ class SepsmsSettings:
     @property
     def OTP_TEMPLATE(self) -> str:
         return str(self.get("OTP_TEMPLATE"))
+
+    @property
+    def OTP_MIN_ANSWER_TIME(self) -> float:
+        """Seconds every code request and code check of the phone flows takes at least."""
+        return max(0.0, float(self.get("OTP_MIN_ANSWER_TIME")))
 
     @property
     def RATELIMITS(self) -> dict[str, str | None]:

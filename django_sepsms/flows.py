@@ -1,13 +1,35 @@
 """The two steps of every phone flow (web pages and API alike): ask for a code, check it.
 
 Numbers nobody may use here (unknown at login when sign-up is off, or another
-account's number) get a decoy: the same answers, limits and timing as a real
+account's number) get a *decoy*: the same answers, limits and timing as a real
 request, but no SMS and no challenge, so the code can never be right.
+
+The rule that keeps registered numbers hidden, decided here and nowhere else:
+
+1. What a code request answers depends only on the request (a valid number?)
+   and on the limits, which count every number alike. It never depends on
+   whether the number may get a code, nor on what the provider did with it: a
+   send that failed, timed out or was refused is recorded on its challenge and
+   logged, and the client gets the very answer a decoy gets (the code page, or
+   ``200`` with a reference). The cooldown and the limits stay taken, as a
+   decoy's do, so no second SMS follows at once.
+2. A reference shown for a number that got no code (a decoy, or a send that
+   failed before the provider gave one) is drawn like a real one in the
+   current ``OTP_MODE``: :func:`~django_sepsms.otp.make_decoy_reference`.
+3. Every answer of both steps waits until the same target, at least
+   ``OTP_MIN_ANSWER_TIME`` plus up to a quarter of it at random. A real request
+   answers at that target or when its work is done, if later; a decoy at that
+   target or after the time some recent real request took (drawn from the
+   last 50, failures included), if later. The two durations then have one
+   distribution.
+4. A code check fails in one way whatever the reason, a provider error
+   included (it counts as an attempt): a decoy's check could not fail otherwise.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from dataclasses import dataclass
@@ -15,15 +37,25 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.cache import caches
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from . import limits
+from .backends.base import BaseBackend
 from .conf import sepsms_settings
 from .exceptions import SepsmsError
 from .models import PhoneNumber
-from .otp import VerificationResult, make_reference, send_otp, verify_otp
+from .otp import (
+    VerificationResult,
+    attempt_otp,
+    code_ttl,
+    make_decoy_reference,
+    verify_otp,
+)
 from .phone import mask_phone, normalize_phone
+from .sending import get_backend
 
 logger = logging.getLogger("django_sepsms")
 
@@ -31,17 +63,29 @@ logger = logging.getLogger("django_sepsms")
 LOGIN = "login"
 ADD_PHONE = "phone"
 
-_TIMING_KEY = "sepsms:timing:{}"
-_DEFAULT_TIMING = {"send": 0.15, "verify": 0.05}
+_TIMING_KEY = "sepsms:timing:{}:samples"
+#: Recent real durations kept per step; a decoy replays one of them.
+_SAMPLES_KEPT = 50
+#: No recorded duration counts for more than this (seconds).
+_LONGEST_SAMPLE = 30.0
+#: The random part of the answer target, as a share of OTP_MIN_ANSWER_TIME.
+_JITTER = 0.25
 
 
 class CodeUnavailable(SepsmsError):
-    """The code could not be sent or checked now (provider trouble): try later."""
+    """The code could not be sent or checked now: try later.
+
+    The built-in flows do not raise it (their answers never depend on the
+    provider); views keep catching it for flows of a project's own.
+    """
 
 
 @dataclass(frozen=True)
 class CodeRequest:
-    """A code was sent (or a decoy answered): what the second step needs."""
+    """A code was sent (or a decoy answered): what the second step needs.
+
+    ``expires_at`` is a whole second, for a decoy as for a real code.
+    """
 
     phone: str
     purpose: str
@@ -69,68 +113,125 @@ def request_code(
 ) -> CodeRequest:
     """Send a code for ``purpose`` to ``raw_phone``, within every limit.
 
-    Raises ``ValidationError`` (bad number), :class:`~django_sepsms.limits.OtpRateLimited`
-    or :class:`CodeUnavailable`.
+    Raises ``ValidationError`` (bad number) or
+    :class:`~django_sepsms.limits.OtpRateLimited`. Whatever the provider does,
+    the answer is the one a decoy would get (see the module's docstring).
     """
+    started = time.monotonic()
     phone = normalize_phone(raw_phone)
     limits.check_send(phone, limits.client_ip(request))
-    started = time.monotonic()
     now = timezone.now()
+    backend = get_backend()
+    expires_at = _whole_second(now + timedelta(seconds=code_ttl(backend)))
     resend_at = now + timedelta(seconds=sepsms_settings.OTP_RESEND_COOLDOWN)
-    if not may_receive(phone, purpose, user):
-        _pause_like("send")
+    if may_receive(phone, purpose, user):
+        reference = _send(request, phone, purpose, user, backend)
+        _answer_real("send", started)
+    else:
+        reference = make_decoy_reference(backend)
         logger.info("Code request for %s (%s) answered without an SMS", mask_phone(phone), purpose)
-        return CodeRequest(
-            phone,
-            purpose,
-            make_reference(),
-            now + timedelta(seconds=sepsms_settings.OTP_TTL),
-            resend_at,
-        )
+        _answer_decoy("send", started)
+    return CodeRequest(phone, purpose, reference, expires_at, resend_at)
+
+
+def _send(
+    request: HttpRequest | None, phone: str, purpose: str, user: Any, backend: BaseBackend
+) -> str:
+    """Send a real code; the reference to show, whatever happened to it."""
     try:
-        challenge = send_otp(phone, purpose=purpose, user=user, request=request)
-    except SepsmsError as exc:
-        limits.release_cooldown(phone)
-        raise CodeUnavailable(str(exc)) from exc
-    _remember("send", time.monotonic() - started)
-    return CodeRequest(phone, purpose, challenge.reference, challenge.expires_at, resend_at)
+        challenge, error = attempt_otp(
+            phone, purpose=purpose, user=user, request=request, backend=backend
+        )
+    except ValidationError as exc:  # OTP_TEMPLATE without {code}: check sepsms.E008
+        logger.error("OTP to %s not sent: %s", mask_phone(phone), exc.messages[0])
+        return make_decoy_reference(backend)
+    if error is not None:
+        level = logging.ERROR if error.configuration_problem else logging.WARNING
+        logger.log(
+            level,
+            "Code request for %s (%s) answered as usual, but the code was %s (%s)",
+            mask_phone(phone),
+            purpose,
+            challenge.status,
+            challenge.error_code,
+        )
+    # A provider-made code that failed has no reference of its own.
+    return challenge.reference or make_decoy_reference(backend)
 
 
+@sensitive_variables("pin")
 def check_code(
     request: HttpRequest | None, *, phone: str, purpose: str, reference: str, pin: str
 ) -> VerificationResult:
     """Check ``pin`` for the flow's own ``reference``, number and purpose.
 
     Raises :class:`~django_sepsms.limits.OtpRateLimited` when the number or
-    client is locked out (nothing is checked then).
+    client is locked out (nothing is checked then). Any other failure, a
+    provider error included, is a result that is not verified.
     """
-    attempt = limits.check_verify(phone, limits.client_ip(request))
     started = time.monotonic()
+    attempt = limits.check_verify(phone, limits.client_ip(request))
     result = verify_otp(reference, pin, phone=phone, purpose=purpose, request=request)
     if result.verified:
         attempt.forgive()  # check_verify counted it as a wrong code in advance
-        _remember("verify", time.monotonic() - started)
-        return result
     if result.challenge is None:
-        _pause_like("verify")
-    elif result.reason == "error":
-        raise CodeUnavailable("The code could not be checked now.")
+        _answer_decoy("verify", started)
+    else:
+        _answer_real("verify", started)
     return result
+
+
+def _whole_second(moment: datetime) -> datetime:
+    """``moment`` cut to a whole second: no finer clock reading than a decoy's is shown."""
+    return datetime.fromtimestamp(math.floor(moment.timestamp()), tz=moment.tzinfo)
 
 
 def _timing_cache() -> Any:
     return caches[sepsms_settings.CACHE]
 
 
-def _remember(step: str, seconds: float) -> None:
-    """Keep a moving average of how long real requests take."""
+def _target() -> float:
+    """Seconds after the start when an answer is due, at the earliest."""
+    floor = sepsms_settings.OTP_MIN_ANSWER_TIME
+    return floor * (1 + _JITTER * random.random())
+
+
+def _samples(key: str) -> list[float]:
+    value = _timing_cache().get(key)
+    if not isinstance(value, list):
+        return []
+    return [float(v) for v in value if isinstance(v, int | float)]
+
+
+def _sleep_until(deadline: float) -> None:
+    wait = deadline - time.monotonic()
+    if wait > 0:
+        time.sleep(wait)
+
+
+def _answer_real(step: str, started: float) -> None:
+    """Wait for the target, then record how long the real work took.
+
+    The cache is read before the wait and written after it, as a decoy does.
+    """
     key = _TIMING_KEY.format(step)
-    previous = _timing_cache().get(key)
-    value = seconds if previous is None else 0.8 * float(previous) + 0.2 * seconds
-    _timing_cache().set(key, min(value, 5.0), timeout=None)
+    samples = _samples(key)
+    worked = time.monotonic() - started  # the read counts: a decoy's replay includes it
+    _sleep_until(started + _target())
+    samples.append(min(worked, _LONGEST_SAMPLE))
+    _timing_cache().set(key, samples[-_SAMPLES_KEPT:], timeout=None)
+
+
+def _answer_decoy(step: str, started: float) -> None:
+    """Wait for the target, or as long as a recent real ``step`` took, if longer."""
+    key = _TIMING_KEY.format(step)
+    samples = _samples(key)
+    replay = random.choice(samples) if samples else 0.0
+    _sleep_until(started + max(_target(), replay))
+    # The same write as a real answer's (a list as long, to a key of its own).
+    _timing_cache().set(key + ":echo", samples[-_SAMPLES_KEPT:], timeout=None)
 
 
 def _pause_like(step: str) -> None:
-    """Take about as long as a real ``step`` would, so timing reveals nothing."""
-    typical = _timing_cache().get(_TIMING_KEY.format(step), _DEFAULT_TIMING[step])
-    time.sleep(max(0.0, float(typical) * random.uniform(0.85, 1.15)))
+    """Take as long as a real ``step`` would, from now: for answers that check nothing."""
+    _answer_decoy(step, time.monotonic())

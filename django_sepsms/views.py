@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
+from django.views.decorators.debug import sensitive_post_parameters
 
 from .flows import ADD_PHONE, LOGIN, CodeRequest, CodeUnavailable, check_code, request_code
 from .forms import CodeForm, PhoneForm
@@ -88,7 +89,7 @@ class StartView(View):
         return redirect(self.verify_url)
 
 
-@method_decorator([csrf_protect, never_cache], name="dispatch")
+@method_decorator([sensitive_post_parameters("code"), csrf_protect, never_cache], name="dispatch")
 class VerifyView(View):
     """Step 2: enter the code (or ask for a new one, or change the number)."""
 

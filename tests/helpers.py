@@ -19,5 +19,6 @@ def http_settings(sim: Simulator, **extra: Any) -> dict[str, Any]:
         "TIMEOUT": 2,
         "MAX_RETRY_WAIT": 2,
         "WEBHOOK_SECRETS": ["whsec_test_current", "whsec_test_previous"],
+        "OTP_MIN_ANSWER_TIME": 0,
         **extra,
     }
