@@ -6,9 +6,16 @@ Two kinds, each under its own salt so one can never pass for the other:
 just proved it receives SMS at this number, for this purpose". The API returns
 one after a right code; a project hands it to its own sign-up, login or
 "confirm my number" view, which reads it with :func:`read_verification_token`.
-They live ``SEPSMS["API_TOKEN_MAX_AGE"]`` seconds (default 600) and are not
-single-use by themselves: treat one as proof of the number for **one** sign-up
-or login, right after the code was checked, and do not store it.
+They live ``SEPSMS["API_TOKEN_MAX_AGE"]`` seconds (default 600).
+
+A login with one is single-use: :func:`user_from_token` and
+:func:`login_user_from_token` (so :class:`~django_sepsms.api.views.PhoneTokenLoginView`)
+first mark the token's challenge as used, with one ``UPDATE ... WHERE
+token_used_at IS NULL`` in the database, so across every process and thread
+exactly one presentation wins; any later one is refused with
+:class:`InvalidToken` and logged (the number masked). A project's own view can
+do the same with :func:`redeem_verification_token`. :func:`read_verification_token`
+only reads a token: what it proves can be read again.
 
 Both kinds are signed with ``SECRET_KEY``, not encrypted: their holder can read
 the number and purpose in them (the number is the holder's own).
@@ -27,17 +34,21 @@ ready-made one.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth import authenticate, login
 from django.core import signing
 from django.http import HttpRequest
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from .conf import sepsms_settings
 from .exceptions import SepsmsError
 from .flows import LOGIN
 from .models import OtpChallenge
+from .phone import mask_phone
 
 if TYPE_CHECKING:
     from .flows import CodeRequest
@@ -48,6 +59,8 @@ VERIFICATION_SALT = "django_sepsms.verification"
 FLOW_SALT = "django_sepsms.flow"
 #: Seconds a flow token outlives the code it was made for.
 FLOW_TOKEN_GRACE = 60
+
+logger = logging.getLogger("django_sepsms")
 
 
 class InvalidToken(SepsmsError):
@@ -121,6 +134,35 @@ def read_verification_token(
     return VerifiedPhone(phone, token_purpose, challenge_id, user_id)
 
 
+@sensitive_variables("token")
+def redeem_verification_token(
+    token: str, *, purpose: str | None = None, max_age: int | None = None
+) -> VerifiedPhone:
+    """Check ``token`` like :func:`read_verification_token`, and use it up.
+
+    The token's verified challenge is marked used in the same statement that
+    checks it was not (atomic in the database, whatever the number of
+    processes). Raises :class:`InvalidToken` for a bad token, and for one
+    presented again: that replay is logged with the number masked.
+    """
+    verified = read_verification_token(token, purpose=purpose, max_age=max_age)
+    challenge = OtpChallenge.objects.filter(
+        pk=verified.challenge_id,
+        phone=verified.phone,
+        purpose=verified.purpose,
+        status=OtpChallenge.Status.VERIFIED,
+    )
+    if challenge.filter(token_used_at__isnull=True).update(token_used_at=timezone.now()) != 1:
+        if challenge.exists():
+            logger.warning(
+                "A verification token was presented again for %s (challenge %s): refused",
+                mask_phone(verified.phone),
+                verified.challenge_id,
+            )
+        raise InvalidToken("The verification token has already been used.")
+    return verified
+
+
 def make_flow_token(code_request: CodeRequest) -> str:
     """A signed token binding a code request's reference to its number and purpose."""
     payload = {
@@ -140,16 +182,18 @@ def read_flow_token(token: str) -> FlowState:
     return FlowState(phone, purpose, reference)
 
 
+@sensitive_variables("token")
 def user_from_token(request: HttpRequest | None, token: str) -> Any:
     """The user a login verification token proves, without logging them in.
 
-    Loads the verified login :class:`~django_sepsms.models.OtpChallenge` named
-    by the token and asks :class:`~django_sepsms.auth.PhoneBackend` for its
-    owner (or a new user when ``LOGIN_CREATE_USERS`` is on). Raises
-    :class:`InvalidToken` when the token is bad or proves no usable account.
-    The returned user has ``.backend`` set, ready for ``django.contrib.auth.login``.
+    Uses the token up (:func:`redeem_verification_token`: it works once),
+    loads the verified login :class:`~django_sepsms.models.OtpChallenge` it
+    names and asks :class:`~django_sepsms.auth.PhoneBackend` for its owner (or
+    a new user when ``LOGIN_CREATE_USERS`` is on). Raises :class:`InvalidToken`
+    when the token is bad, used before, or proves no usable account. The
+    returned user has ``.backend`` set, ready for ``django.contrib.auth.login``.
     """
-    verified = read_verification_token(token, purpose=LOGIN)
+    verified = redeem_verification_token(token, purpose=LOGIN)
     challenge = OtpChallenge.objects.filter(
         pk=verified.challenge_id,
         phone=verified.phone,
@@ -164,8 +208,11 @@ def user_from_token(request: HttpRequest | None, token: str) -> Any:
     return user
 
 
+@sensitive_variables("token")
 def login_user_from_token(request: HttpRequest, token: str) -> Any:
     """Log in (a Django session) the user a login verification token proves; return them.
+
+    The token works once, as with :func:`user_from_token`.
 
     ``django.contrib.auth.login`` rotates the session key. Add
     ``django_sepsms.auth.PhoneBackend`` to ``AUTHENTICATION_BACKENDS`` so the

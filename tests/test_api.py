@@ -185,10 +185,11 @@ def test_login_token_logs_in(
     assert request.user == user
     assert request.session[SESSION_KEY] == str(user.pk)
 
+    # A token logs in once (tests/test_token_single_use.py has the view's own login).
     response = api.post("/login/phone/", {"token": token}, format="json")
-    assert response.status_code == 200
-    assert response.json() == {"user_id": str(user.pk)}
-    assert api.session[SESSION_KEY] == str(user.pk)
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_token"
+    assert SESSION_KEY not in api.session
 
 
 def test_login_token_refuses_other_purposes_and_garbage(
@@ -433,16 +434,12 @@ def test_forwarded_for_is_honoured_behind_trusted_proxies(
     assert len(sms_outbox) == 3
 
 
-def test_provider_trouble_is_a_generic_503(api: APIClient, sim: Any) -> None:
+def test_provider_trouble_answers_like_any_code_request(api: APIClient, sim: Any) -> None:
     sim.fail_next("/otp/send", status=503, times=10)
     response = ask(api, "0812345678")
-    assert response.status_code == 503
-    assert response["Retry-After"] == "30"
-    assert response.json() == {
-        "code": "unavailable",
-        "detail": "We could not send or check the code just now. Please try again later.",
-    }
-    assert OtpChallenge.objects.get().status == OtpChallenge.Status.SEND_FAILED
+    assert response.status_code == 200  # as a decoy would: the failure is recorded, not shown
+    assert set(response.json()) == SENT_KEYS
+    assert OtpChallenge.objects.get().status == OtpChallenge.Status.UNCONFIRMED
 
 
 def test_provider_codes_verify_through_the_api(api: APIClient, sim: Any) -> None:

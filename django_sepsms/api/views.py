@@ -360,7 +360,8 @@ class PhoneTokenLoginView(SepsmsAPIView):
 
         urlpatterns += [path("api/login/phone/", AppLoginView.as_view())]
 
-    A verification token is valid for ``SEPSMS["API_TOKEN_MAX_AGE"]`` seconds.
+    A verification token is valid for ``SEPSMS["API_TOKEN_MAX_AGE"]`` seconds
+    and logs in once: presented again, it answers 400 ``invalid_token``.
     """
 
     #: Log the user in with a Django session (``False``: only find the user).
