@@ -351,8 +351,11 @@ def deliver_message(
             batch, future = in_flight.popleft()
             try:
                 _collect((batch, future), progress)
-            except Exception:
-                logger.exception("Could not record the answer for batch %s", batch.pk)
+            except Exception as exc:
+                # Class only: a database's message can quote the row's number.
+                logger.error(
+                    "Could not record the answer for batch %s: %s", batch.pk, type(exc).__name__
+                )
         raise
     finally:
         pending.close()  # its cursor, now: a traceback may keep this frame alive

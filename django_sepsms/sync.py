@@ -17,7 +17,7 @@ from .delivery import apply_message_report, apply_recipient_report
 from .exceptions import SepsmsError
 from .models import FINAL_MESSAGE_STATUSES, Message, MessageBatch, Recipient
 from .notify import send_after_commit
-from .phone import normalize_phone
+from .phone import mask_phones_in, normalize_phone
 from .sending import get_backend, refresh_message_totals
 from .signals import delivery_status_changed
 from .status import (
@@ -200,8 +200,10 @@ def sync_messages(
             try:
                 sync_message(msg, connection, report)
             except SepsmsError as exc:
-                logger.warning("Sync of message %s failed: %s", msg.pk, exc)
-                report.errors.append((msg.pk, str(exc)))
+                # The provider's message may quote a number.
+                error = mask_phones_in(str(exc))
+                logger.warning("Sync of message %s failed: %s", msg.pk, error)
+                report.errors.append((msg.pk, error))
     return report
 
 

@@ -618,24 +618,7 @@ FLOWS = {
 }
 
 
-#: Flows whose log lines still carry a number, and where.
-KNOWN_LEAKS = {
-    "provider_errors": (
-        "sync.py, sync_messages: 'Sync of message %s failed: %s' logs the provider's error "
-        "message, which may quote the number"
-    ),
-}
-
-
-@pytest.mark.parametrize(
-    "flow",
-    [
-        pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=KNOWN_LEAKS[name]))
-        if name in KNOWN_LEAKS
-        else name
-        for name in FLOWS
-    ],
-)
+@pytest.mark.parametrize("flow", list(FLOWS))
 def test_no_full_number_in_logs(
     flow: str, sim: Any, caplog: pytest.LogCaptureFixture, sms_outbox: Any
 ) -> None:
