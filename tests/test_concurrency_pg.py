@@ -404,11 +404,13 @@ def test_sync_repairs_a_message_whose_batches_are_all_final(sim: Simulator) -> N
     )
     Message.objects.filter(pk=msg.pk).update(status=M.PROCESSING, delivered_count=1)
     before = len(sim.requests)
-    call_command("sepsms_sync", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("sepsms_sync", stdout=out)
     msg.refresh_from_db()
     assert msg.status == M.COMPLETED
     assert (msg.delivered_count, msg.failed_count) == (5, 1)
     assert len(sim.requests) == before
+    assert f"1 message(s) whose batches were all final settled: #{msg.pk}" in out.getvalue()
 
 
 # -- wrong codes for one number, checked at once ------------------------------------------

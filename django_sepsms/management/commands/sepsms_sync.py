@@ -55,6 +55,11 @@ class Command(BaseCommand):
             f"{report.messages} message(s) checked, "
             f"{report.recipients_changed} recipient status(es) changed."
         )
+        if report.settled:
+            self.stdout.write(
+                f"{len(report.settled)} message(s) whose batches were all final settled: "
+                + ", ".join(f"#{pk}" for pk in sorted(report.settled))
+            )
         if report.unresolved:
             self.stdout.write(
                 self.style.WARNING(
