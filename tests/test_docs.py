@@ -117,3 +117,19 @@ def test_docs_build_without_warnings(tmp_path: Path) -> None:
 
     status = build_main(["-W", "--keep-going", "-b", "html", "-q", str(DOCS), str(tmp_path)])
     assert status == 0
+
+
+def threat_table_tests() -> list[str]:
+    section = read_doc("security.rst").split(".. _security-threats:")[1]
+    return sorted(set(re.findall(r"``(test_\w+\.py::\w+)``", section)))
+
+
+def test_the_threat_table_names_tests() -> None:
+    assert len(threat_table_tests()) > 30
+
+
+@pytest.mark.parametrize("name", threat_table_tests())
+def test_every_test_in_the_threat_table_exists(name: str) -> None:
+    module, function = name.split("::")
+    source = (ROOT / "tests" / module).read_text(encoding="utf-8")
+    assert re.search(rf"^def {function}\(", source, re.MULTILINE), name
