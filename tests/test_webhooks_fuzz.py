@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 from django.apps import apps
+from django.core.cache import cache
 from django.db import transaction
 from django.test import Client, override_settings
 from hypothesis import HealthCheck, given, settings
@@ -112,7 +113,11 @@ def _post(body: bytes, meta: dict[str, str]) -> int:
 
 
 class _Rollback:
-    """Each example starts from the same rows: everything it wrote is rolled back."""
+    """Each example starts from the same rows and cache: everything it wrote is undone.
+
+    The cache remembers the event name of each signed delivery: an example must
+    not find the name of an earlier one with the same body.
+    """
 
     def __enter__(self) -> None:
         self._atomic = transaction.atomic()
@@ -121,6 +126,10 @@ class _Rollback:
     def __exit__(self, *exc: object) -> None:
         transaction.set_rollback(True)
         self._atomic.__exit__(None, None, None)
+        client = cache._cache.get_client(write=True)  # type: ignore[attr-defined]
+        keys = list(client.scan_iter(match=cache.make_key("sepsms:webhook:signed:*")))
+        if keys:
+            client.delete(*keys)
 
 
 def _refused_without_a_trace(body: bytes, meta: dict[str, str]) -> None:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 
 from django.contrib.auth.decorators import login_not_required
+from django.core.cache import caches
 from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
 from django.views.debug import SafeExceptionReporterFilter
@@ -79,6 +81,11 @@ def webhook(request: HttpRequest) -> JsonResponse:
     except WebhookValidationError as exc:
         logger.warning("Webhook refused: %s", exc)
         return _refused()
+    if not _first_name_of(delivery.timestamp, body, delivery.event):
+        logger.warning(
+            "Webhook %s refused: signed before under another event name", delivery.event
+        )
+        return _refused()
     try:
         payload = parse_payload(body)
     except MalformedBody as exc:
@@ -95,6 +102,29 @@ def webhook(request: HttpRequest) -> JsonResponse:
         )
         return JsonResponse({"error": "temporarily unavailable"}, status=500)
     return JsonResponse({"status": "duplicate" if outcome.duplicate else "ok"})
+
+
+def _first_name_of(timestamp: int, body: bytes, event: str) -> bool:
+    """Whether ``event`` is the name this signed timestamp and body first came with.
+
+    The signature covers the timestamp and the body, not ``X-Webhook-Event``:
+    without this, one captured delivery replayed within the tolerance window
+    under other names would be stored, signalled and applied once per name. The
+    first name is kept in the cache as long as the signed timestamp is accepted.
+    If the cache fails, the delivery goes on (the stored key still deduplicates).
+    """
+    digest = hashlib.sha256(str(timestamp).encode("ascii") + b"." + body).hexdigest()
+    key = f"sepsms:webhook:signed:{digest}"
+    try:
+        cache = caches[sepsms_settings.CACHE]
+        if cache.add(key, event, timeout=2 * sepsms_settings.WEBHOOK_TOLERANCE + 60):
+            return True
+        return cache.get(key) in (event, None)
+    except Exception as exc:  # a cache outage must not refuse genuine deliveries
+        logger.warning(
+            "Webhook event names not checked: the cache failed (%s)", type(exc).__name__
+        )
+        return True
 
 
 def _read_body(request: HttpRequest, declared: str, limit: int) -> bytes:

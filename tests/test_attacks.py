@@ -1,0 +1,100 @@
+"""Attacks through the public surface that the other suites did not try.
+
+Each test is one attack: what a stranger (or someone who saw one genuine
+delivery) sends, and what the app must answer and leave unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from django.test import Client, override_settings
+
+from django_sepsms import send_sms
+from django_sepsms.models import Message, Recipient, WebhookEvent
+from django_sepsms.signals import credit_low, webhook_received
+from django_sepsms.testing import sign_webhook
+from tests.backends import FixedUuidBackend
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "whsec_test_current"
+URL = "/sepsms/webhook/"
+
+
+@pytest.fixture
+def message(sms_outbox: list[Any]) -> Iterator[Message]:
+    """A message to 0812345678 and 0912345678, sent as provider message ``sms-1``."""
+    FixedUuidBackend.next_uuid = "sms-1"
+    with override_settings(
+        SEPSMS={
+            "BACKEND": "tests.backends.FixedUuidBackend",
+            "ORIGIN": "TESTSHOP",
+            "WEBHOOK_SECRETS": [SECRET],
+        }
+    ):
+        yield send_sms("Hi", ["0812345678", "0912345678"])
+
+
+def post(body: bytes, headers: dict[str, str], event: str) -> Any:
+    return Client().generic(
+        "POST",
+        URL,
+        body,
+        content_type="application/json",
+        **{**headers, "HTTP_X_WEBHOOK_EVENT": event},
+    )
+
+
+@pytest.mark.parametrize(
+    "event", ["dr.failed", "sms.failed", "credit.low", "order.completed", "x1"]
+)
+def test_a_captured_delivery_replayed_under_another_event_name_changes_nothing(
+    message: Message, event: str
+) -> None:
+    """The signature covers the timestamp and the body, not ``X-Webhook-Event``.
+
+    Someone who saw one genuine delivery (a proxy's log, an APM tool) replays
+    its exact bytes and signature within the tolerance window under other
+    event names: each would be a new delivery, stored, signalled and applied.
+    """
+    body = json.dumps(
+        {"smsUuid": "sms-1", "msisdn": "66812345678", "txId": "tx-1", "status": "success"}
+    ).encode()
+    headers = sign_webhook(body, SECRET, int(time.time()), event="dr.success")
+    assert post(body, headers, "dr.success").json() == {"status": "ok"}
+    signals: list[str] = []
+
+    def heard(sender: Any, **kwargs: Any) -> None:
+        signals.append(kwargs.get("name", "credit_low"))
+
+    webhook_received.connect(heard)
+    credit_low.connect(heard)
+    try:
+        replay = post(body, headers, event)
+    finally:
+        webhook_received.disconnect(heard)
+        credit_low.disconnect(heard)
+    assert replay.status_code == 400
+    assert replay.json() == {"error": "invalid webhook"}
+    assert WebhookEvent.objects.count() == 1
+    assert signals == []
+    recipient = Recipient.objects.get(message=message, phone="66812345678")
+    assert recipient.status == Recipient.Status.SUCCESS
+    # The provider's own retry of the delivery, under its own name, is still a duplicate.
+    assert post(body, headers, "dr.success").json() == {"status": "duplicate"}
+
+
+def test_a_status_less_sms_report_cannot_be_replayed_as_a_failure(message: Message) -> None:
+    """``sms.*`` bodies without a ``status`` are read by their event name alone."""
+    body = json.dumps({"smsUuid": "sms-1"}).encode()
+    headers = sign_webhook(body, SECRET, int(time.time()), event="sms.sent")
+    assert post(body, headers, "sms.sent").status_code == 200
+    assert post(body, headers, "sms.failed").status_code == 400
+    message.refresh_from_db()
+    assert message.status != Message.Status.FAILED
+    assert WebhookEvent.objects.count() == 1
