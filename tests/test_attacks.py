@@ -6,6 +6,7 @@ delivery) sends, and what the app must answer and leave unchanged.
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from collections.abc import Iterator
@@ -13,17 +14,22 @@ from typing import Any
 
 import pytest
 from django.test import Client, override_settings
+from django.urls import path
 
 from django_sepsms import send_sms
+from django_sepsms.api.views import PhoneTokenLoginView
 from django_sepsms.models import Message, Recipient, WebhookEvent
 from django_sepsms.signals import credit_low, webhook_received
 from django_sepsms.testing import sign_webhook
 from tests.backends import FixedUuidBackend
+from tests.urls import urlpatterns as base_urlpatterns
 
 pytestmark = pytest.mark.django_db
 
 SECRET = "whsec_test_current"
 URL = "/sepsms/webhook/"
+
+urlpatterns = [*base_urlpatterns, path("login/phone/", PhoneTokenLoginView.as_view())]
 
 
 @pytest.fixture
@@ -98,3 +104,31 @@ def test_a_status_less_sms_report_cannot_be_replayed_as_a_failure(message: Messa
     message.refresh_from_db()
     assert message.status != Message.Status.FAILED
     assert WebhookEvent.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    "credentials", [b"somchai\x00:x", b"\x00:\x00", b"somchai:x\x00", "สมชาย\x00:x".encode()]
+)
+@pytest.mark.parametrize(
+    ("url", "body"),
+    [
+        ("/sepsms/api/otp/", {"phone": "0812345678"}),
+        ("/sepsms/api/otp/verify/", {"reference": "ABC234", "pin": "123456"}),
+        ("/login/phone/", {"token": "x"}),
+    ],
+)
+def test_a_nul_in_basic_credentials_is_refused_not_a_5xx(
+    settings: Any, url: str, body: dict[str, str], credentials: bytes
+) -> None:
+    """DRF's ``BasicAuthentication`` (on by default) hands the decoded user name to
+    the database: a NUL there is a ``DataError`` on PostgreSQL, from printable bytes."""
+    settings.ROOT_URLCONF = __name__
+    response = Client(raise_request_exception=False).post(
+        url,
+        json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION="Basic " + base64.b64encode(credentials).decode(),
+    )
+    assert response.status_code in {401, 403}
+    assert response.json()["code"] == "authentication_failed"
+    assert set(response.json()) == {"code", "detail"}

@@ -17,6 +17,8 @@ a cross-site HTML form cannot post to them at all.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from typing import Any, ClassVar
 
@@ -104,6 +106,10 @@ class SepsmsAPIView(APIView):
         # Refused before anything reads the body, when its announced length is too much.
         if _content_length(request) > body_limit():
             raise RequestTooLarge()
+        # DRF's BasicAuthentication would look the decoded name up in the database,
+        # where a NUL is an error (PostgreSQL), not a wrong name.
+        if _nul_in_credentials(request.META.get("HTTP_AUTHORIZATION", "")):
+            raise exceptions.AuthenticationFailed()
         super().initial(request, *args, **kwargs)
 
     def handle_exception(self, exc: Exception) -> Any:
@@ -126,6 +132,20 @@ class SepsmsAPIView(APIView):
         response = super().finalize_response(request, response, *args, **kwargs)
         add_never_cache_headers(response)
         return response
+
+
+@sensitive_variables()
+def _nul_in_credentials(header: str) -> bool:
+    """Whether an ``Authorization`` header holds a NUL, as such or base64-encoded (Basic)."""
+    if "\x00" in header:
+        return True
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() != "basic":
+        return False
+    try:
+        return b"\x00" in base64.b64decode(value.strip())
+    except (binascii.Error, ValueError):
+        return False  # not base64: BasicAuthentication refuses it itself
 
 
 def _content_length(request: Any) -> int:
