@@ -102,6 +102,15 @@ class LogAdmin(admin.ModelAdmin):
         return [swap(field) for field in fields]
 
 
+@admin.display(description=_("text"))
+def _masked_preview(obj: Message) -> str:
+    return Truncator(mask_phones_in(obj.text)).chars(50)
+
+
+# The column keeps its name (and its ``field-preview`` class) for every viewer.
+_masked_preview.__name__ = "preview"
+
+
 @admin.register(Message)
 class MessageAdmin(LogAdmin):
     list_display = [
@@ -148,15 +157,11 @@ class MessageAdmin(LogAdmin):
     def preview(self, obj: Message) -> str:
         return Truncator(obj.text).chars(50)
 
-    @admin.display(description=_("text"))
-    def masked_preview(self, obj: Message) -> str:
-        return Truncator(mask_phones_in(obj.text)).chars(50)
-
     def get_list_display(self, request: HttpRequest) -> list[Any]:
         columns: list[Any] = list(super().get_list_display(request))
         if can_see_full_phone(request):
             return columns
-        return ["masked_preview" if c == "preview" else c for c in columns]
+        return [_masked_preview if c == "preview" else c for c in columns]
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj: Message) -> str:
