@@ -108,6 +108,7 @@ def may_receive(phone: str, purpose: str, user: Any = None) -> bool:
     return True
 
 
+@sensitive_variables()
 def request_code(
     request: HttpRequest | None, raw_phone: str, purpose: str, *, user: Any = None
 ) -> CodeRequest:
@@ -159,7 +160,7 @@ def _send(
     return challenge.reference or make_decoy_reference(backend)
 
 
-@sensitive_variables("pin")
+@sensitive_variables()
 def check_code(
     request: HttpRequest | None, *, phone: str, purpose: str, reference: str, pin: str
 ) -> VerificationResult:

@@ -225,7 +225,7 @@ def _send_provider_code(
     apply_waiting_events(result.uuid)
 
 
-@sensitive_variables("code")
+@sensitive_variables()  # every frame below holds the code's text or the number
 def _send_local_code(
     challenge: OtpChallenge, backend: BaseBackend, origin: str, template: str
 ) -> None:
@@ -242,7 +242,7 @@ def _send_local_code(
     )
 
 
-@sensitive_variables("pin")
+@sensitive_variables()
 def verify_otp(
     reference: str,
     pin: str,

@@ -18,7 +18,7 @@ from django.utils.translation import gettext as _
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from .flows import ADD_PHONE, LOGIN, CodeRequest, CodeUnavailable, check_code, request_code
 from .forms import CodeForm, PhoneForm
@@ -55,7 +55,11 @@ def _unavailable(request: HttpRequest, template: str, context: dict[str, Any]) -
     return response
 
 
-@method_decorator([csrf_protect, never_cache], name="dispatch")
+# No number in error reports: neither the posted field nor any local (the session's flow).
+@method_decorator(
+    [sensitive_post_parameters("phone"), sensitive_variables(), csrf_protect, never_cache],
+    name="dispatch",
+)
 class StartView(View):
     """Step 1: ask for a number; a POST sends the code. A GET never sends anything."""
 
@@ -89,7 +93,10 @@ class StartView(View):
         return redirect(self.verify_url)
 
 
-@method_decorator([sensitive_post_parameters("code"), csrf_protect, never_cache], name="dispatch")
+@method_decorator(
+    [sensitive_post_parameters("code"), sensitive_variables(), csrf_protect, never_cache],
+    name="dispatch",
+)
 class VerifyView(View):
     """Step 2: enter the code (or ask for a new one, or change the number)."""
 

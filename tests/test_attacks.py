@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import time
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
+from django.conf import settings
 from django.test import Client, override_settings
 from django.urls import path
+from django.views.debug import ExceptionReporter
 
-from django_sepsms import send_sms
+from django_sepsms import flows, otp, send_sms, sending
 from django_sepsms.api.views import PhoneTokenLoginView
 from django_sepsms.models import Message, Recipient, WebhookEvent
 from django_sepsms.signals import credit_low, webhook_received
@@ -132,3 +136,87 @@ def test_a_nul_in_basic_credentials_is_refused_not_a_5xx(
     assert response.status_code in {401, 403}
     assert response.json()["code"] == "authentication_failed"
     assert set(response.json()) == {"code", "detail"}
+
+
+class _Reports(logging.Handler):
+    """The error reports Django would mail to ADMINS (or an error tracker would keep)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            request = getattr(record, "request", None)
+            reporter = ExceptionReporter(request, *record.exc_info, is_email=True)
+            self.texts.append(reporter.get_traceback_text() + reporter.get_traceback_html())
+
+
+def _outage(*args: Any, **kwargs: Any) -> Any:
+    raise RuntimeError("the database went away")
+
+
+#: One number per case, written three ways: as typed, normalised, national digits.
+NUMBERS = {
+    "login": ("081-234-5678", "66812345678", "0812345678"),
+    "login-verify": ("089-876-5432", "66898765432", "0898765432"),
+    "api": ("089-111-2222", "66891112222", "0891112222"),
+    "api-verify": ("086-555-1234", "66865551234", "0865551234"),
+    "login-send": ("086-777-8888", "66867778888", "0867778888"),
+}
+#: The code of the "login-send" case (not written out: a report quotes this file's lines).
+CODE = str(735_000 + 146)
+
+
+def _fail(case: str) -> Any:
+    typed = NUMBERS[case][0]
+    client = Client(raise_request_exception=False)
+    if case == "login-send":  # the database fails while the code's SMS is being sent
+        local = {**settings.SEPSMS, "OTP_MODE": "local", "LOGIN_CREATE_USERS": True}
+        with (
+            override_settings(SEPSMS=local),
+            mock.patch.object(otp, "_make_code", return_value=CODE),
+            mock.patch.object(sending, "_claim", _outage),
+        ):
+            return client.post("/sepsms/login/", {"phone": typed})
+    if case == "login":
+        with mock.patch.object(flows, "may_receive", _outage):
+            return client.post("/sepsms/login/", {"phone": typed})
+    if case == "login-verify":
+        client.post("/sepsms/login/", {"phone": typed})
+        with mock.patch.object(flows, "verify_otp", _outage):
+            return client.post("/sepsms/login/verify/", {"code": "123456"})
+    body = {"phone": typed, "purpose": "verify"}
+    if case == "api":
+        with mock.patch.object(flows, "may_receive", _outage):
+            return client.post(
+                "/sepsms/api/otp/", json.dumps(body), content_type="application/json"
+            )
+    sent = client.post(
+        "/sepsms/api/otp/", json.dumps(body), content_type="application/json"
+    ).json()
+    check = {"reference": sent["reference"], "pin": "123456", "flow_token": sent["flow_token"]}
+    with mock.patch.object(flows, "verify_otp", _outage):
+        return client.post(
+            "/sepsms/api/otp/verify/", json.dumps(check), content_type="application/json"
+        )
+
+
+@pytest.mark.parametrize("case", list(NUMBERS))
+def test_an_error_report_of_a_phone_flow_holds_no_number(sms_outbox: list[Any], case: str) -> None:
+    """A 500 (an outage: the database, the cache) in either step, page or API, is
+    mailed to ADMINS with the form's fields and every frame's locals: none may
+    hold the number, however it is written."""
+    reports = _Reports()
+    logger = logging.getLogger("django.request")
+    logger.addHandler(reports)
+    try:
+        response = _fail(case)
+    finally:
+        logger.removeHandler(reports)
+    assert response.status_code == 500
+    (report,) = reports.texts
+    assert "the database went away" in report
+    for written in NUMBERS[case]:
+        assert written not in report
+    assert CODE not in report

@@ -191,7 +191,7 @@ class OtpRequestView(SepsmsAPIView):
         operation_id="sepsms_otp_request",
         tags=["sepsms"],
     )
-    @sensitive_variables("body")
+    @sensitive_variables()
     def post(self, request: Any) -> Response:
         serializer = OtpRequestSerializer(data=request.data)
         if not serializer.is_valid():
