@@ -29,6 +29,20 @@ from .phone import mask_phone
 SESSION_KEY = "sepsms_flow"
 
 
+def _readable_session(request: HttpRequest) -> None:
+    """Give ``request`` a new, empty session if its cookie names one no database can look up.
+
+    The key is whatever the client sends: ``sessionid="abcdefgh\\000..."`` (an
+    octal escape in a quoted cookie, printable on the wire) unquotes to a key
+    holding a NUL, which PostgreSQL refuses with an error: a 500 wherever the
+    session is read. Call it before anything reads the session or the user.
+    """
+    session = getattr(request, "session", None)
+    key = getattr(session, "session_key", None)
+    if session is not None and isinstance(key, str) and "\x00" in key:
+        request.session = type(session)()
+
+
 def _safe_next(request: HttpRequest, value: str | None) -> str:
     if value and url_has_allowed_host_and_scheme(
         value, allowed_hosts={request.get_host()}, require_https=request.is_secure()
@@ -67,6 +81,10 @@ class StartView(View):
     template_name: ClassVar[str] = "sepsms/login.html"
     verify_url: ClassVar[str] = "sepsms:login-verify"
 
+    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        _readable_session(request)
+        super().setup(request, *args, **kwargs)
+
     def context(self, request: HttpRequest, form: PhoneForm) -> dict[str, Any]:
         return {
             "form": form,
@@ -103,6 +121,10 @@ class VerifyView(View):
     purpose: ClassVar[str] = LOGIN
     template_name: ClassVar[str] = "sepsms/verify.html"
     start_url: ClassVar[str] = "sepsms:login"
+
+    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        _readable_session(request)
+        super().setup(request, *args, **kwargs)
 
     def flow(self, request: HttpRequest) -> dict[str, Any] | None:
         state = request.session.get(SESSION_KEY)

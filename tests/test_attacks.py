@@ -220,3 +220,41 @@ def test_an_error_report_of_a_phone_flow_holds_no_number(sms_outbox: list[Any], 
     for written in NUMBERS[case]:
         assert written not in report
     assert CODE not in report
+
+
+#: A quoted cookie whose octal escape is a NUL: printable bytes on the wire, so
+#: every server passes it on, and Django unquotes it into the session key.
+NUL_SESSION = 'sessionid="abcdefgh\\000ijklmnop"'
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "body"),
+    [
+        ("get", "/sepsms/login/verify/", None),
+        ("post", "/sepsms/login/", {"phone": "0812345678"}),
+        ("post", "/sepsms/login/verify/", {"code": "123456"}),
+        ("get", "/sepsms/phone/", None),
+        ("post", "/sepsms/phone/verify/", {"code": "123456"}),
+        ("post", "/sepsms/api/otp/", {"phone": "0812345678"}),
+        ("post", "/sepsms/api/otp/verify/", {"reference": "ABC234", "pin": "123456"}),
+        ("post", "/login/phone/", {"token": "x"}),
+    ],
+)
+def test_a_session_cookie_holding_a_nul_is_a_new_session_not_a_5xx(
+    settings: Any, sms_outbox: list[Any], method: str, url: str, body: Any
+) -> None:
+    """PostgreSQL refuses a NUL in the session lookup: the pages and the API then
+    answer as they would a visitor without a session."""
+    settings.ROOT_URLCONF = __name__
+    client = Client(raise_request_exception=False)
+    if method == "get":
+        response = client.get(url, HTTP_COOKIE=NUL_SESSION)
+    elif url.startswith("/sepsms/api/") or url == "/login/phone/":
+        response = client.post(
+            url, json.dumps(body), content_type="application/json", HTTP_COOKIE=NUL_SESSION
+        )
+    else:
+        response = client.post(url, body, HTTP_COOKIE=NUL_SESSION)
+    assert response.status_code < 500
+    if method == "get":  # as for a visitor without a session: to step 1, or to sign in
+        assert response.status_code == Client().get(url).status_code == 302

@@ -49,6 +49,7 @@ from ..tokens import (
     read_flow_token,
     user_from_token,
 )
+from ..views import _readable_session
 from . import responses
 from .parsers import RequestTooLarge, StrictJSONParser, body_limit
 from .schema import OneOf, openapi
@@ -97,6 +98,10 @@ class SepsmsAPIView(APIView):
     parser_classes: ClassVar[list[Any]] = [StrictJSONParser]
     renderer_classes: ClassVar[list[Any]] = [JSONRenderer]
     permission_classes: ClassVar[list[Any]] = [AllowAny]
+
+    def setup(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        _readable_session(request)
+        super().setup(request, *args, **kwargs)
 
     @method_decorator(sensitive_post_parameters(*SENSITIVE_FIELDS))
     def dispatch(self, request: Any, *args: Any, **kwargs: Any) -> Any:
