@@ -76,6 +76,22 @@ def _inside(ip: str, networks: list[Any]) -> bool:
     return any(address in network for network in networks)
 
 
+def _network(ip: str) -> str:
+    """The network a client address is counted as, as django-ratelimit counts them:
+    ``RATELIMIT_IPV6_MASK`` (64) bits of an IPv6 address, ``RATELIMIT_IPV4_MASK`` (32)
+    of an IPv4 one (also when written as IPv6, ``::ffff:192.0.2.1``, as dual-stack
+    servers do). Whoever has one IPv6 address usually has its whole /64."""
+    try:
+        address: ipaddress.IPv4Address | ipaddress.IPv6Address = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if isinstance(address, ipaddress.IPv6Address):
+        address = address.ipv4_mapped or ipaddress.IPv6Address(int(address))  # no %scope
+    name = "RATELIMIT_IPV6_MASK" if address.version == 6 else "RATELIMIT_IPV4_MASK"
+    bits = getattr(settings, name, 64 if address.version == 6 else 32)
+    return str(ipaddress.ip_network(f"{address}/{bits}", strict=False).network_address)
+
+
 def _usage(name: str, value: str, *, increment: bool) -> dict[str, Any] | None:
     rate = sepsms_settings.RATELIMITS.get(name)
     if not rate:
@@ -100,7 +116,7 @@ def check_send(phone: str, ip: str) -> None:
     Unknown numbers are counted exactly like known ones, so the answers never
     tell them apart.
     """
-    _hit("otp_send_ip", ip)
+    _hit("otp_send_ip", _network(ip))
     cooldown = sepsms_settings.OTP_RESEND_COOLDOWN
     if cooldown > 0:
         key = f"sepsms:cooldown:{phone}"
@@ -134,7 +150,7 @@ def check_verify(phone: str, ip: str) -> VerifyAttempt:
     limit are ever checked. Call :meth:`VerifyAttempt.forgive` when the code
     turns out right.
     """
-    _hit("otp_verify_ip", ip)
+    _hit("otp_verify_ip", _network(ip))
     rate = sepsms_settings.RATELIMITS.get("otp_verify_phone")
     if not phone or not rate or not getattr(settings, "RATELIMIT_ENABLE", True):
         return VerifyAttempt(None)

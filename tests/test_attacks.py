@@ -258,3 +258,40 @@ def test_a_session_cookie_holding_a_nul_is_a_new_session_not_a_5xx(
     assert response.status_code < 500
     if method == "get":  # as for a visitor without a session: to step 1, or to sign in
         assert response.status_code == Client().get(url).status_code == 302
+
+
+@pytest.mark.parametrize("url", ["/sepsms/login/", "/sepsms/api/otp/"])
+def test_one_ipv6_network_is_one_client_for_the_limits(sms_outbox: list[Any], url: str) -> None:
+    """Anyone given a /64 has 2**64 addresses: counted one by one, ``otp_send_ip``
+    would never stop an SMS pump from it. Addresses are counted by network, as
+    django-ratelimit does (``RATELIMIT_IPV6_MASK``, 64 by default)."""
+    limited = {**settings.SEPSMS, "RATELIMITS": {"otp_send_ip": "3/h"}}
+    answers = []
+    with override_settings(SEPSMS=limited):
+        for n in range(4):
+            phone = f"08123456{n:02d}"
+            remote = f"2001:db8:1:2::{n + 1:x}"
+            if url == "/sepsms/api/otp/":
+                body = json.dumps({"phone": phone})
+                response = Client().post(
+                    url, body, content_type="application/json", REMOTE_ADDR=remote
+                )
+            else:
+                response = Client().post(url, {"phone": phone}, REMOTE_ADDR=remote)
+            answers.append(response.status_code)
+        other_network = Client().post(
+            "/sepsms/login/", {"phone": "0812345699"}, REMOTE_ADDR="2001:db8:1:3::1"
+        )
+        # IPv4 clients as a dual-stack server names them: each its own client still.
+        mapped = [
+            Client()
+            .post(
+                "/sepsms/login/", {"phone": f"08912345{n:02d}"}, REMOTE_ADDR=f"::ffff:192.0.2.{n}"
+            )
+            .status_code
+            for n in range(1, 5)
+        ]
+    sent = 302 if url == "/sepsms/login/" else 200
+    assert answers == [sent, sent, sent, 429]
+    assert other_network.status_code == 302
+    assert mapped == [302] * 4
