@@ -73,7 +73,9 @@ def _inside(ip: str, networks: list[Any]) -> bool:
         address = ipaddress.ip_address(ip)
     except ValueError:
         return False
-    return any(address in network for network in networks)
+    # An IPv4 proxy as a dual-stack server names it (::ffff:10.0.0.5) is that IPv4 proxy.
+    mapped = getattr(address, "ipv4_mapped", None)
+    return any(address in network or (mapped and mapped in network) for network in networks)
 
 
 def _network(ip: str) -> str:

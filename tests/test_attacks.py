@@ -295,3 +295,27 @@ def test_one_ipv6_network_is_one_client_for_the_limits(sms_outbox: list[Any], ur
     assert answers == [sent, sent, sent, 429]
     assert other_network.status_code == 302
     assert mapped == [302] * 4
+
+
+def test_a_trusted_proxy_written_as_ipv6_is_still_trusted(sms_outbox: list[Any]) -> None:
+    """A dual-stack server names the IPv4 proxy ``::ffff:10.0.0.5``: were it not
+    recognised, every visitor would share the proxy's count, and one client
+    could use up the per-IP limit of all."""
+    proxied = {
+        **settings.SEPSMS,
+        "TRUSTED_PROXIES": ["10.0.0.0/8"],
+        "RATELIMITS": {"otp_send_ip": "1/h"},
+    }
+    with override_settings(SEPSMS=proxied):
+        answers = [
+            Client()
+            .post(
+                "/sepsms/login/",
+                {"phone": f"08912345{n:02d}"},
+                REMOTE_ADDR="::ffff:10.0.0.5",
+                HTTP_X_FORWARDED_FOR=f"198.51.100.{n}",
+            )
+            .status_code
+            for n in range(1, 4)
+        ]
+    assert answers == [302, 302, 302]
