@@ -319,3 +319,16 @@ def test_a_trusted_proxy_written_as_ipv6_is_still_trusted(sms_outbox: list[Any])
             for n in range(1, 4)
         ]
     assert answers == [302, 302, 302]
+
+
+@pytest.mark.parametrize("url", ["/sepsms/api/otp/", "/sepsms/api/otp/verify/"])
+def test_a_body_of_escaped_quotes_is_refused_at_once(url: str) -> None:
+    """The nesting of a body is measured before it is parsed: in one pass. A
+    pattern that retries from every quote took 13 s of a worker for these 64 KB."""
+    body = ('{"pin": "' + '\\"' * 32_000).encode()
+    started = time.monotonic()
+    response = Client().post(url, body, content_type="application/json")
+    elapsed = time.monotonic() - started
+    assert response.status_code == 400
+    assert response.json()["code"] == "parse_error"
+    assert elapsed < 1.5

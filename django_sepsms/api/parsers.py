@@ -33,6 +33,8 @@ from rest_framework import exceptions, status
 from rest_framework.parsers import BaseParser
 from rest_framework.renderers import JSONRenderer
 
+from ..webhooks.payload import nests_deeper_than
+
 #: The largest body the API reads, in bytes. Its largest real body is about 4 KB.
 MAX_BODY_BYTES = 64 * 1024
 
@@ -46,9 +48,6 @@ BAD_CHARACTER = _("The body holds a character that is not allowed (NUL or a lone
 DUPLICATE_NAME = _("The body gives the same name twice.")
 TOO_LARGE = _("The body is too large.")
 
-# Strings (with their escapes) and then the brackets left outside them.
-_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_BRACKET = re.compile(r"[\[\]{}]")
 # NUL and U+D800..U+DFFF: a well-formed pair of surrogates decodes to one code point above
 # U+FFFF, so any surrogate left in a decoded string is a lone one.
 _FORBIDDEN = re.compile("[\x00\ud800-\udfff]")
@@ -135,15 +134,7 @@ def _charset(media_type: str) -> str | None:
 
 
 def _too_deep(text: str) -> bool:
-    depth = 0
-    for match in _BRACKET.finditer(_STRING.sub('""', text)):
-        if match.group() in "[{":
-            depth += 1
-            if depth > MAX_DEPTH:
-                return True
-        else:
-            depth -= 1
-    return False
+    return nests_deeper_than(text, MAX_DEPTH)
 
 
 def _refuse_constant(name: str) -> Any:

@@ -76,10 +76,15 @@ _DECODER = json.JSONDecoder(
 
 
 def _too_deep(text: str) -> bool:
-    """Whether arrays and objects nest deeper than :data:`MAX_DEPTH`, strings aside.
+    return nests_deeper_than(text, MAX_DEPTH)
+
+
+def nests_deeper_than(text: str, limit: int) -> bool:
+    """Whether arrays and objects in the JSON ``text`` nest deeper than ``limit``, strings aside.
 
     A linear scan that never recurses, so a body of 60,000 ``[`` is refused
-    before the parser (which recurses) sees it.
+    before the parser (which recurses) sees it, and never backtracks, so no
+    arrangement of quotes and backslashes makes it slow.
     """
     depth = 0
     in_string = False
@@ -97,7 +102,7 @@ def _too_deep(text: str) -> bool:
             in_string = True
         elif char in "[{":
             depth += 1
-            if depth > MAX_DEPTH:
+            if depth > limit:
                 return True
         elif char in "]}":
             depth -= 1
