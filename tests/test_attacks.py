@@ -332,3 +332,19 @@ def test_a_body_of_escaped_quotes_is_refused_at_once(url: str) -> None:
     assert response.status_code == 400
     assert response.json()["code"] == "parse_error"
     assert elapsed < 1.5
+
+
+@pytest.mark.parametrize("filler", ["-", "(", " .", "1-"])
+def test_a_long_run_of_separators_as_a_phone_is_refused_at_once(filler: str) -> None:
+    """Every validator of the field runs, the length's and the pattern's alike: a
+    pattern whose two parts both take separators backtracked over 60 KB of
+    ``-`` for 12 s before refusing it."""
+    phone = filler * (60_000 // len(filler)) + "x"
+    started = time.monotonic()
+    response = Client().post(
+        "/sepsms/api/otp/", json.dumps({"phone": phone}), content_type="application/json"
+    )
+    elapsed = time.monotonic() - started
+    assert response.status_code == 400
+    assert response.json()["code"] == "invalid_phone"
+    assert elapsed < 1.5

@@ -33,7 +33,8 @@ _MAX_REFERENCE_LENGTH = 32
 _MAX_PIN_LENGTH = 16
 
 #: What a number may be made of: digits (any script's), one leading ``+``, spaces, ``-().``.
-PHONE_PATTERN = r"^[\s().-]*\+?[\d\s().-]+$"
+#: Written so that no input makes it backtrack: only one part may take a run of separators.
+PHONE_PATTERN = r"^(?:[\s().-]*\+)?[\d\s().-]+$"
 
 INVALID_PHONE = _("“%(value)s” is not a valid mobile phone number.")
 UNKNOWN_PURPOSE = _("Unknown purpose: use “verify”, “login” or “phone”.")
