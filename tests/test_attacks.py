@@ -348,3 +348,13 @@ def test_a_long_run_of_separators_as_a_phone_is_refused_at_once(filler: str) -> 
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_phone"
     assert elapsed < 1.5
+
+
+@pytest.mark.parametrize("url", ["/sepsms/api/otp/", "/sepsms/api/otp/verify/"])
+@pytest.mark.parametrize("query", ["?format=xml", "?format=api", "?format=%00"])
+def test_an_unknown_format_in_the_query_is_answered_in_the_api_shape(url: str, query: str) -> None:
+    """DRF reads ``?format=`` to choose a renderer and raises Django's ``Http404``
+    for one it has not: answered ``{"detail": "Not found."}``, not ``{"code", "detail"}``."""
+    response = Client().post(url + query, "{}", content_type="application/json")
+    assert response.status_code == 404
+    assert response.json() == {"code": "not_found", "detail": "Not found."}

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 from django.core.exceptions import RequestDataTooBig, ValidationError
 from django.db import IntegrityError, transaction
+from django.http import Http404
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.utils.decorators import method_decorator
@@ -120,6 +121,8 @@ class SepsmsAPIView(APIView):
     def handle_exception(self, exc: Exception) -> Any:
         if isinstance(exc, RequestDataTooBig):
             exc = RequestTooLarge()
+        elif isinstance(exc, Http404):  # DRF's answer to an unknown ?format=
+            exc = exceptions.NotFound()
         response = super().handle_exception(exc)
         data = getattr(response, "data", None)
         if isinstance(exc, exceptions.APIException) and isinstance(data, dict):
