@@ -333,3 +333,32 @@ def test_step_one_takes_as_long_for_unknown_numbers(
     if fault == "503":
         statuses = set(OtpChallenge.objects.values_list("status", flat=True))
         assert OtpChallenge.Status.PENDING not in statuses
+
+
+def test_decoys_replay_how_long_failed_sends_took(
+    registered: Any, clean_site: Callable[[str, dict[str, Any]], Any], simulator: Simulator
+) -> None:
+    """While real sends time out past the answer floor, a decoy takes as long as they do.
+
+    Its replay is drawn from every recent real send, failures included: drawn
+    from successes only, it would answer at the floor, far sooner than a
+    registered number whose send timed out.
+    """
+    timeout = 0.15  # the backend gives up then; the floor is 40 to 50 ms
+
+    def post(phone: str) -> float:
+        started = time.perf_counter()
+        body = json.dumps({"phone": phone, "purpose": "login"})
+        response = Client().post("/sepsms/api/otp/", body, content_type="application/json")
+        assert response.status_code == 200
+        return time.perf_counter() - started
+
+    with clean_site("timeout", TIMING_SETTINGS):
+        simulator.delivery_delay = 3600
+        with override_settings(SEPSMS={**django_settings.SEPSMS, "TIMEOUT": timeout}):
+            real = [post(REGISTERED) for _ in range(5)]
+            decoys = [post(UNKNOWN) for _ in range(5)]
+    assert min(real) >= timeout
+    assert min(decoys) >= timeout, decoys
+    statuses = set(OtpChallenge.objects.values_list("status", flat=True))
+    assert statuses <= {OtpChallenge.Status.UNCONFIRMED, OtpChallenge.Status.CANCELLED}
