@@ -147,11 +147,11 @@ def _nul_in_credentials(header: str) -> bool:
     """Whether an ``Authorization`` header holds a NUL, as such or base64-encoded (Basic)."""
     if "\x00" in header:
         return True
-    scheme, _, value = header.strip().partition(" ")
-    if scheme.lower() != "basic":
+    parts = header.split()  # as BasicAuthentication splits it: any white space
+    if len(parts) != 2 or parts[0].lower() != "basic":
         return False
     try:
-        return b"\x00" in base64.b64decode(value.strip())
+        return b"\x00" in base64.b64decode(parts[1])
     except (binascii.Error, ValueError):
         return False  # not base64: BasicAuthentication refuses it itself
 
