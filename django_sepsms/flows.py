@@ -16,12 +16,13 @@ The rule that keeps registered numbers hidden, decided here and nowhere else:
 2. A reference shown for a number that got no code (a decoy, or a send that
    failed before the provider gave one) is drawn like a real one in the
    current ``OTP_MODE``: :func:`~django_sepsms.otp.make_decoy_reference`.
-3. Every answer of both steps waits until the same target, at least
-   ``OTP_MIN_ANSWER_TIME`` plus up to a quarter of it at random. A real request
-   answers at that target or when its work is done, if later; a decoy at that
-   target or after the time some recent real request took (drawn from the
-   last 50, failures included), if later. The two durations then have one
-   distribution.
+3. Every answer of both steps, real or decoy, waits until one target: the
+   longer of ``OTP_MIN_ANSWER_TIME`` and the slowest of the recent real
+   requests of that step (the last 50 of the last five minutes, failures
+   included), plus up to a quarter of ``OTP_MIN_ANSWER_TIME`` at random. Both
+   kinds end asleep at the same deadline, so their durations have one
+   distribution; only a real request slower than all recent ones answers
+   later, when its work is done.
 4. A code check fails in one way whatever the reason, a provider error
    included (it counts as an attempt): a decoy's check could not fail otherwise.
 """
@@ -64,8 +65,10 @@ LOGIN = "login"
 ADD_PHONE = "phone"
 
 _TIMING_KEY = "sepsms:timing:{}:samples"
-#: Recent real durations kept per step; a decoy replays one of them.
+#: Recent real durations kept per step; every answer waits as long as the slowest.
 _SAMPLES_KEPT = 50
+#: Seconds a recorded duration counts for: a slow spell stops slowing answers after it.
+_SAMPLE_LIFETIME = 300.0
 #: No recorded duration counts for more than this (seconds).
 _LONGEST_SAMPLE = 30.0
 #: The random part of the answer target, as a share of OTP_MIN_ANSWER_TIME.
@@ -191,17 +194,27 @@ def _timing_cache() -> Any:
     return caches[sepsms_settings.CACHE]
 
 
-def _target() -> float:
+def _target(samples: list[tuple[float, float]]) -> float:
     """Seconds after the start when an answer is due, at the earliest."""
     floor = sepsms_settings.OTP_MIN_ANSWER_TIME
-    return floor * (1 + _JITTER * random.random())
+    slowest = max((duration for _, duration in samples), default=0.0)
+    return max(floor, slowest) + floor * _JITTER * random.random()
 
 
-def _samples(key: str) -> list[float]:
+def _samples(key: str) -> list[tuple[float, float]]:
+    """The recent ``(wall-clock time, duration)`` pairs of real requests."""
     value = _timing_cache().get(key)
     if not isinstance(value, list):
         return []
-    return [float(v) for v in value if isinstance(v, int | float)]
+    since = time.time() - _SAMPLE_LIFETIME
+    return [
+        (float(item[0]), float(item[1]))
+        for item in value
+        if isinstance(item, list | tuple)
+        and len(item) == 2
+        and all(isinstance(v, int | float) for v in item)
+        and item[0] >= since
+    ]
 
 
 def _sleep_until(deadline: float) -> None:
@@ -217,20 +230,19 @@ def _answer_real(step: str, started: float) -> None:
     """
     key = _TIMING_KEY.format(step)
     samples = _samples(key)
-    worked = time.monotonic() - started  # the read counts: a decoy's replay includes it
-    _sleep_until(started + _target())
-    samples.append(min(worked, _LONGEST_SAMPLE))
-    _timing_cache().set(key, samples[-_SAMPLES_KEPT:], timeout=None)
+    worked = time.monotonic() - started  # the read counts: a decoy's includes it
+    _sleep_until(started + _target(samples))
+    samples.append((time.time(), min(worked, _LONGEST_SAMPLE)))
+    _timing_cache().set(key, samples[-_SAMPLES_KEPT:], timeout=int(_SAMPLE_LIFETIME))
 
 
 def _answer_decoy(step: str, started: float) -> None:
-    """Wait for the target, or as long as a recent real ``step`` took, if longer."""
+    """Wait for the very target a real ``step`` waits for."""
     key = _TIMING_KEY.format(step)
     samples = _samples(key)
-    replay = random.choice(samples) if samples else 0.0
-    _sleep_until(started + max(_target(), replay))
+    _sleep_until(started + _target(samples))
     # The same write as a real answer's (a list as long, to a key of its own).
-    _timing_cache().set(key + ":echo", samples[-_SAMPLES_KEPT:], timeout=None)
+    _timing_cache().set(key + ":echo", samples[-_SAMPLES_KEPT:], timeout=int(_SAMPLE_LIFETIME))
 
 
 def _pause_like(step: str) -> None:

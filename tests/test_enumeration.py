@@ -279,16 +279,19 @@ def test_mann_whitney_helper_sees_a_real_difference() -> None:
 
 
 def extra_settings(fault: str) -> Any:
-    """A provider that answers at once, with no thread of its own in this process."""
-    if fault != "local-ok":
-        return contextlib.nullcontext()
-    return override_settings(
-        SEPSMS={**django_settings.SEPSMS, **TIMING_SETTINGS, "BACKEND": LOCMEM}
-    )
+    """ "local-ok": a provider that answers at once, with no thread of its own in this
+    process; "timeout": one that answers after the backend gave up (80 ms), past the floor."""
+    if fault == "local-ok":
+        return override_settings(
+            SEPSMS={**django_settings.SEPSMS, **TIMING_SETTINGS, "BACKEND": LOCMEM}
+        )
+    if fault == "timeout":
+        return override_settings(SEPSMS={**django_settings.SEPSMS, "TIMEOUT": 0.08})
+    return contextlib.nullcontext()
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fault", ["local-ok", "503"])
+@pytest.mark.parametrize("fault", ["local-ok", "503", "timeout"])
 def test_step_one_takes_as_long_for_unknown_numbers(
     registered: Any,
     clean_site: Callable[[str, dict[str, Any]], Any],
@@ -330,7 +333,7 @@ def test_step_one_takes_as_long_for_unknown_numbers(
     p = mann_whitney_p(samples[REGISTERED], samples[UNKNOWN])
     medians = [sorted(s)[len(s) // 2] * 1000 for s in samples.values()]
     assert p >= 0.01, f"p={p:.4f}, medians {medians[0]:.1f} / {medians[1]:.1f} ms"
-    if fault == "503":
+    if fault in {"503", "timeout"}:
         statuses = set(OtpChallenge.objects.values_list("status", flat=True))
         assert OtpChallenge.Status.PENDING not in statuses
 
