@@ -25,6 +25,7 @@ from .forms import CodeForm, PhoneForm
 from .limits import OtpRateLimited
 from .models import PhoneNumber
 from .phone import mask_phone
+from .redaction import hide_sensitive_values
 
 SESSION_KEY = "sepsms_flow"
 
@@ -82,6 +83,7 @@ class StartView(View):
     verify_url: ClassVar[str] = "sepsms:login-verify"
 
     def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        hide_sensitive_values(request)
         _readable_session(request)
         super().setup(request, *args, **kwargs)
 
@@ -123,6 +125,7 @@ class VerifyView(View):
     start_url: ClassVar[str] = "sepsms:login"
 
     def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
+        hide_sensitive_values(request)
         _readable_session(request)
         super().setup(request, *args, **kwargs)
 

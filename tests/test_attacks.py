@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -221,6 +222,29 @@ def test_an_error_report_of_a_phone_flow_holds_no_number(sms_outbox: list[Any], 
     for written in NUMBERS[case]:
         assert written not in report
     assert CODE not in report
+
+
+@pytest.mark.parametrize("case", list(NUMBERS))
+def test_the_debug_page_of_a_phone_flow_holds_no_number_or_code(
+    sms_outbox: list[Any], case: str
+) -> None:
+    """With ``DEBUG = True`` Django shows every local; the phone views hide them anyway."""
+    with override_settings(DEBUG=True):
+        response = _fail(case)
+    assert response.status_code == 500
+    # Without the source lines the page quotes (this file's among them): what remains
+    # is the frames' locals, the request's fields and the settings.
+    page = re.sub(
+        r"<ol start=[\"']\d+[\"'] class=\"(?:pre-context|context-line|post-context)\".*?</ol>",
+        "",
+        response.content.decode(),
+        flags=re.DOTALL,
+    )
+    assert "the database went away" in page  # the technical page
+    assert 'class="vars"' in page
+    for written in NUMBERS[case]:
+        assert written not in page
+    assert CODE not in page
 
 
 #: A quoted cookie whose octal escape is a NUL: printable bytes on the wire, so

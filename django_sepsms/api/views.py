@@ -42,6 +42,7 @@ from ..flows import ADD_PHONE, LOGIN, CodeUnavailable, check_code, request_code
 from ..limits import OtpRateLimited
 from ..models import OtpChallenge, PhoneNumber
 from ..phone import mask_phone
+from ..redaction import hide_sensitive_values
 from ..tokens import (
     InvalidToken,
     login_user_from_token,
@@ -101,6 +102,7 @@ class SepsmsAPIView(APIView):
     permission_classes: ClassVar[list[Any]] = [AllowAny]
 
     def setup(self, request: Any, *args: Any, **kwargs: Any) -> None:
+        hide_sensitive_values(request)
         _readable_session(request)
         super().setup(request, *args, **kwargs)
 

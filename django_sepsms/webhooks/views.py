@@ -10,13 +10,13 @@ from django.contrib.auth.decorators import login_not_required
 from django.core.cache import caches
 from django.db import DatabaseError
 from django.http import HttpRequest, JsonResponse
-from django.views.debug import SafeExceptionReporterFilter
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
 from ..conf import sepsms_settings
 from ..exceptions import WebhookValidationError
+from ..redaction import hide_sensitive_values
 from .events import receive
 from .payload import MalformedBody, parse_payload
 from .verify import verify_delivery
@@ -29,17 +29,6 @@ _CONTENT_LENGTH = re.compile(r"[0-9]{1,18}", re.ASCII)
 
 class _BodyTooLarge(Exception):
     pass
-
-
-class _AlwaysSafeFilter(SafeExceptionReporterFilter):
-    """Hides ``sensitive_variables`` even with ``DEBUG = True``.
-
-    Django's filter steps aside in debug mode; here the locals are the webhook
-    secrets and the numbers of a delivery, which no error page may show.
-    """
-
-    def is_active(self, request: HttpRequest | None) -> bool:
-        return True
 
 
 def _refused() -> JsonResponse:
@@ -62,7 +51,7 @@ def webhook(request: HttpRequest) -> JsonResponse:
     An error page or report of this view (and of what it calls) shows no local
     value: they are secrets, bodies and phone numbers.
     """
-    request.exception_reporter_filter = _AlwaysSafeFilter()
+    hide_sensitive_values(request)
     declared = request.META.get("CONTENT_LENGTH") or ""
     if declared and not _CONTENT_LENGTH.fullmatch(declared):
         logger.warning("Webhook refused: malformed Content-Length")
