@@ -301,13 +301,18 @@ def test_step_one_takes_as_long_for_unknown_numbers(
     """200 samples of each, interleaved: a rank test cannot tell them apart at p < 0.01.
 
     The answer floor is small here (40 ms) so the test is quick, but the code
-    path is the production one: both answers wait for the same target, and a
-    decoy replays how long a recent real send took. "local-ok" is a provider
-    that answers at once (the in-memory backend); "503" a failing one (the
-    simulator, its deliveries held back: its threads share this process's GIL).
+    path is the production one: both answers end asleep at the same target, the
+    floor or the slowest recent real send. "local-ok" is a provider that answers
+    at once (the in-memory backend); "503" a failing one and "timeout" one that
+    answers after the backend gave up, past the floor (the simulator, its
+    deliveries held back: its threads share this process's GIL).
+
+    Two identical distributions still give p < 0.01 one time in a hundred, and
+    the suite runs this test three times on four legs: a round that rejects is
+    taken again with fresh samples, and the test fails only if that one rejects
+    too. A real difference, even of a millisecond, rejects in both.
     """
     settings = TIMING_SETTINGS
-    samples: dict[str, list[float]] = {REGISTERED: [], UNKNOWN: []}
 
     def post(client: Client, phone: str) -> Any:
         body = json.dumps({"phone": phone, "purpose": "login"})
@@ -321,18 +326,25 @@ def test_step_one_takes_as_long_for_unknown_numbers(
         for _ in range(20):  # warm up: connections, recent real sends
             post(clients[REGISTERED], REGISTERED)
             post(clients[UNKNOWN], UNKNOWN)
-        # A random order: what one request leaves behind (a provider connection to
-        # close, garbage to collect) slows the next, so neither kind always follows the other.
-        order = [REGISTERED, UNKNOWN] * 200
-        random.Random(13).shuffle(order)
-        for phone in order:
-            started = time.perf_counter()
-            response = post(clients[phone], phone)
-            samples[phone].append(time.perf_counter() - started)
-            assert response.status_code == 200
-    p = mann_whitney_p(samples[REGISTERED], samples[UNKNOWN])
-    medians = [sorted(s)[len(s) // 2] * 1000 for s in samples.values()]
-    assert p >= 0.01, f"p={p:.4f}, medians {medians[0]:.1f} / {medians[1]:.1f} ms"
+        rounds = []
+        for seed in (13, 14):
+            samples: dict[str, list[float]] = {REGISTERED: [], UNKNOWN: []}
+            # A random order: what one request leaves behind (a provider connection to
+            # close, garbage to collect) slows the next, so neither kind always follows
+            # the other.
+            order = [REGISTERED, UNKNOWN] * 200
+            random.Random(seed).shuffle(order)
+            for phone in order:
+                started = time.perf_counter()
+                response = post(clients[phone], phone)
+                samples[phone].append(time.perf_counter() - started)
+                assert response.status_code == 200
+            p = mann_whitney_p(samples[REGISTERED], samples[UNKNOWN])
+            medians = [sorted(s)[len(s) // 2] * 1000 for s in samples.values()]
+            rounds.append(f"p={p:.4f}, medians {medians[0]:.1f} / {medians[1]:.1f} ms")
+            if p >= 0.01:
+                break
+    assert p >= 0.01, "; ".join(rounds)
     if fault in {"503", "timeout"}:
         statuses = set(OtpChallenge.objects.values_list("status", flat=True))
         assert OtpChallenge.Status.PENDING not in statuses
