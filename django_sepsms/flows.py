@@ -18,7 +18,7 @@ The rule that keeps registered numbers hidden, decided here and nowhere else:
    current ``OTP_MODE``: :func:`~django_sepsms.otp.make_decoy_reference`.
 3. Every answer of both steps, real or decoy, waits until one target: the
    longer of ``OTP_MIN_ANSWER_TIME`` and the slowest of the recent real
-   requests of that step (the last 50 of the last five minutes, failures
+   requests of that step (the last 50 of the last two minutes, failures
    included), plus up to a quarter of ``OTP_MIN_ANSWER_TIME`` at random. Both
    kinds end asleep at the same deadline, so their durations have one
    distribution; only a real request slower than all recent ones answers
@@ -68,7 +68,7 @@ _TIMING_KEY = "sepsms:timing:{}:samples"
 #: Recent real durations kept per step; every answer waits as long as the slowest.
 _SAMPLES_KEPT = 50
 #: Seconds a recorded duration counts for: a slow spell stops slowing answers after it.
-_SAMPLE_LIFETIME = 300.0
+_SAMPLE_LIFETIME = 120.0
 #: No recorded duration counts for more than this (seconds).
 _LONGEST_SAMPLE = 30.0
 #: The random part of the answer target, as a share of OTP_MIN_ANSWER_TIME.

@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
+from unittest import mock
 
 import pytest
 from django.conf import settings as django_settings
@@ -25,6 +26,7 @@ from django.core.cache import cache
 from django.test import Client, override_settings
 from django.utils import timezone
 
+from django_sepsms import flows
 from django_sepsms.conf import sepsms_settings
 from django_sepsms.models import OtpChallenge, PhoneNumber
 from django_sepsms.simulator import Simulator
@@ -235,8 +237,9 @@ def test_decoy_references_have_the_form_of_real_ones(
         ]
 
     with clean_site("ok", settings):
-        real = references(REGISTERED, 60)
+        # Decoys first: with no real send yet, their answers wait for nothing.
         decoy = references(UNKNOWN, 300)
+        real = references(REGISTERED, 60)
     pattern = PROVIDER_REFERENCE if mode == "provider" else LOCAL_REFERENCE
     assert all(pattern.match(r) for r in real + decoy)
     # 1,800 characters: every one of the alphabet shows up (a missing one: p < 1e-20).
@@ -377,3 +380,26 @@ def test_decoys_replay_how_long_failed_sends_took(
     assert min(decoys) >= timeout, decoys
     statuses = set(OtpChallenge.objects.values_list("status", flat=True))
     assert statuses <= {OtpChallenge.Status.UNCONFIRMED, OtpChallenge.Status.CANCELLED}
+
+
+def test_a_slow_spell_stops_slowing_answers_after_two_minutes(
+    registered: Any, clean_site: Callable[[str, dict[str, Any]], Any], simulator: Simulator
+) -> None:
+    """Answers wait as long as the slowest recent real send, but only while it is recent."""
+    timeout = 0.3  # far above the 40 to 50 ms floor
+
+    def post(phone: str) -> float:
+        started = time.perf_counter()
+        body = json.dumps({"phone": phone, "purpose": "login"})
+        response = Client().post("/sepsms/api/otp/", body, content_type="application/json")
+        assert response.status_code == 200
+        return time.perf_counter() - started
+
+    with clean_site("timeout", TIMING_SETTINGS):
+        simulator.delivery_delay = 3600
+        with override_settings(SEPSMS={**django_settings.SEPSMS, "TIMEOUT": timeout}):
+            post(REGISTERED)
+            assert post(UNKNOWN) >= timeout  # the slow send is recent
+            later = time.time() + 121
+            with mock.patch.object(flows.time, "time", return_value=later):
+                assert post(UNKNOWN) < timeout  # it is not any more
