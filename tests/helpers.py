@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+from django.views.debug import ExceptionReporter
 
 from django_sepsms.simulator import Simulator
 
@@ -22,3 +25,17 @@ def http_settings(sim: Simulator, **extra: Any) -> dict[str, Any]:
         "OTP_MIN_ANSWER_TIME": 0,
         **extra,
     }
+
+
+class ErrorReports(logging.Handler):
+    """The error reports Django would mail to ADMINS (or an error tracker would keep)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info:
+            request = getattr(record, "request", None)
+            reporter = ExceptionReporter(request, *record.exc_info, is_email=True)
+            self.texts.append(reporter.get_traceback_text() + reporter.get_traceback_html())

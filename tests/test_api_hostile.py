@@ -19,12 +19,12 @@ from django.conf import settings
 from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
-from django.views.debug import ExceptionReporter
 
 from django_sepsms import flows
 from django_sepsms.api.parsers import MAX_BODY_BYTES, MAX_DEPTH
 from django_sepsms.models import Message, OtpChallenge
 from django_sepsms.tokens import make_flow_token
+from tests.helpers import ErrorReports
 
 pytestmark = pytest.mark.django_db
 
@@ -297,21 +297,9 @@ def test_the_debug_500_page_shows_no_pin(client: Client) -> None:
     assert "********************" in page  # the locals are listed, their values hidden
 
 
-class _Reports(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__()
-        self.texts: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info:
-            request = getattr(record, "request", None)
-            reporter = ExceptionReporter(request, *record.exc_info, is_email=True)
-            self.texts.append(reporter.get_traceback_text() + reporter.get_traceback_html())
-
-
 def test_error_reports_show_no_pin(client: Client) -> None:
     """With DEBUG off, the report mailed to ADMINS stars every local of the view and below."""
-    reports = _Reports()
+    reports = ErrorReports()
     logger = logging.getLogger("django.request")
     logger.addHandler(reports)
     try:

@@ -19,7 +19,6 @@ import pytest
 from django.conf import settings
 from django.test import Client, override_settings
 from django.urls import path
-from django.views.debug import ExceptionReporter
 
 from django_sepsms import flows, otp, send_sms, sending
 from django_sepsms.api.views import PhoneTokenLoginView
@@ -27,6 +26,7 @@ from django_sepsms.models import Message, Recipient, WebhookEvent
 from django_sepsms.signals import credit_low, webhook_received
 from django_sepsms.testing import sign_webhook
 from tests.backends import FixedUuidBackend
+from tests.helpers import ErrorReports
 from tests.urls import urlpatterns as base_urlpatterns
 
 pytestmark = pytest.mark.django_db
@@ -140,20 +140,6 @@ def test_a_nul_in_basic_credentials_is_refused_not_a_5xx(
     assert set(response.json()) == {"code", "detail"}
 
 
-class _Reports(logging.Handler):
-    """The error reports Django would mail to ADMINS (or an error tracker would keep)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.texts: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info:
-            request = getattr(record, "request", None)
-            reporter = ExceptionReporter(request, *record.exc_info, is_email=True)
-            self.texts.append(reporter.get_traceback_text() + reporter.get_traceback_html())
-
-
 def _outage(*args: Any, **kwargs: Any) -> Any:
     raise RuntimeError("the database went away")
 
@@ -209,7 +195,7 @@ def test_an_error_report_of_a_phone_flow_holds_no_number(sms_outbox: list[Any], 
     """A 500 (an outage: the database, the cache) in either step, page or API, is
     mailed to ADMINS with the form's fields and every frame's locals: none may
     hold the number, however it is written."""
-    reports = _Reports()
+    reports = ErrorReports()
     logger = logging.getLogger("django.request")
     logger.addHandler(reports)
     try:

@@ -354,29 +354,31 @@ def test_step_one_takes_as_long_for_unknown_numbers(
         assert OtpChallenge.Status.PENDING not in statuses
 
 
+def timed_code_request(phone: str) -> float:
+    """Seconds one login code request for ``phone`` takes through the API."""
+    started = time.perf_counter()
+    body = json.dumps({"phone": phone, "purpose": "login"})
+    response = Client().post("/sepsms/api/otp/", body, content_type="application/json")
+    assert response.status_code == 200
+    return time.perf_counter() - started
+
+
 def test_decoys_replay_how_long_failed_sends_took(
     registered: Any, clean_site: Callable[[str, dict[str, Any]], Any], simulator: Simulator
 ) -> None:
     """While real sends time out past the answer floor, a decoy takes as long as they do.
 
-    Its replay is drawn from every recent real send, failures included: drawn
-    from successes only, it would answer at the floor, far sooner than a
-    registered number whose send timed out.
+    Every answer waits for the slowest recent real send, failures included:
+    counting successes only, a decoy would answer at the floor, far sooner than
+    a registered number whose send timed out.
     """
     timeout = 0.15  # the backend gives up then; the floor is 40 to 50 ms
-
-    def post(phone: str) -> float:
-        started = time.perf_counter()
-        body = json.dumps({"phone": phone, "purpose": "login"})
-        response = Client().post("/sepsms/api/otp/", body, content_type="application/json")
-        assert response.status_code == 200
-        return time.perf_counter() - started
 
     with clean_site("timeout", TIMING_SETTINGS):
         simulator.delivery_delay = 3600
         with override_settings(SEPSMS={**django_settings.SEPSMS, "TIMEOUT": timeout}):
-            real = [post(REGISTERED) for _ in range(5)]
-            decoys = [post(UNKNOWN) for _ in range(5)]
+            real = [timed_code_request(REGISTERED) for _ in range(5)]
+            decoys = [timed_code_request(UNKNOWN) for _ in range(5)]
     assert min(real) >= timeout
     assert min(decoys) >= timeout, decoys
     statuses = set(OtpChallenge.objects.values_list("status", flat=True))
@@ -389,18 +391,11 @@ def test_a_slow_spell_stops_slowing_answers_after_two_minutes(
     """Answers wait as long as the slowest recent real send, but only while it is recent."""
     timeout = 0.3  # far above the 40 to 50 ms floor
 
-    def post(phone: str) -> float:
-        started = time.perf_counter()
-        body = json.dumps({"phone": phone, "purpose": "login"})
-        response = Client().post("/sepsms/api/otp/", body, content_type="application/json")
-        assert response.status_code == 200
-        return time.perf_counter() - started
-
     with clean_site("timeout", TIMING_SETTINGS):
         simulator.delivery_delay = 3600
         with override_settings(SEPSMS={**django_settings.SEPSMS, "TIMEOUT": timeout}):
-            post(REGISTERED)
-            assert post(UNKNOWN) >= timeout  # the slow send is recent
+            timed_code_request(REGISTERED)
+            assert timed_code_request(UNKNOWN) >= timeout  # the slow send is recent
             later = time.time() + 121
             with mock.patch.object(flows.time, "time", return_value=later):
-                assert post(UNKNOWN) < timeout  # it is not any more
+                assert timed_code_request(UNKNOWN) < timeout  # it is not any more
