@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from typing import Any
 
+from django.db import connection
 from django.views.debug import ExceptionReporter
 
 from django_sepsms.simulator import Simulator
@@ -39,3 +42,26 @@ class ErrorReports(logging.Handler):
             request = getattr(record, "request", None)
             reporter = ExceptionReporter(request, *record.exc_info, is_email=True)
             self.texts.append(reporter.get_traceback_text() + reporter.get_traceback_html())
+
+
+def run_at_once(count: int, action: Callable[[], Any]) -> list[Any]:
+    """``action`` in ``count`` threads released together, each closing its own connection."""
+    barrier = threading.Barrier(count)
+    results: list[Any] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        try:
+            barrier.wait()
+            outcome = action()
+            with lock:
+                results.append(outcome)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(count)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results

@@ -2,39 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 from django.db import connection
 
 from django_sepsms import send_otp, verify_otp
 from django_sepsms.simulator import Simulator
+from tests.helpers import run_at_once
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _race(count: int, action: Callable[[], Any]) -> list[Any]:
-    barrier = threading.Barrier(count)
-    results: list[Any] = []
-    lock = threading.Lock()
-
-    def run() -> None:
-        try:
-            barrier.wait()
-            outcome = action()
-            with lock:
-                results.append(outcome)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(count)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return results
 
 
 @pytest.fixture(autouse=True)
@@ -46,7 +21,7 @@ def _postgres_only() -> None:
 def test_concurrent_right_codes_verify_exactly_once(sim: Simulator) -> None:
     challenge = send_otp("0812345678")
     code = sim.last_otp_code("66812345678")
-    results = _race(10, lambda: bool(verify_otp(challenge.reference, code or "")))
+    results = run_at_once(10, lambda: bool(verify_otp(challenge.reference, code or "")))
     assert results.count(True) == 1
     assert results.count(False) == 9
 
@@ -56,7 +31,7 @@ def test_concurrent_wrong_codes_make_at_most_max_attempts_provider_calls(
 ) -> None:
     challenge = send_otp("0812345678")
     before = len(sim.requests)
-    results = _race(12, lambda: verify_otp(challenge.reference, "000000").reason)
+    results = run_at_once(12, lambda: verify_otp(challenge.reference, "000000").reason)
     verify_calls = [r for r in sim.requests[before:] if r.path.endswith("/otp/verify")]
     assert len(verify_calls) <= 5
     assert set(results) <= {"wrong", "exhausted"}

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
-from django.db import connection
 from django.urls import path
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -21,6 +19,7 @@ from django_sepsms.tokens import (
     redeem_verification_token,
     user_from_token,
 )
+from tests.helpers import run_at_once
 from tests.urls import urlpatterns as base_urlpatterns
 
 
@@ -99,22 +98,10 @@ def test_concurrent_presentations_log_in_exactly_once(user: Any, sms_outbox: lis
     """Eight threads, each with its own database connection, present one token at once."""
     token = login_token(sms_outbox)
     count = 8
-    barrier = threading.Barrier(count)
-    statuses: list[int] = []
-    lock = threading.Lock()
 
-    def present() -> None:
-        try:
-            barrier.wait()
-            response = APIClient().post("/login/phone/api/", {"token": token}, format="json")
-            with lock:
-                statuses.append(response.status_code)
-        finally:
-            connection.close()
+    def present() -> int:
+        response = APIClient().post("/login/phone/api/", {"token": token}, format="json")
+        return int(response.status_code)
 
-    threads = [threading.Thread(target=present) for _ in range(count)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    statuses = run_at_once(count, present)
     assert sorted(statuses) == [200] + [400] * (count - 1)
