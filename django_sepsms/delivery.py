@@ -10,8 +10,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from .models import Message, MessageBatch, Recipient
-from .notify import send_after_commit
-from .signals import delivery_status_changed
+from .signals import delivery_status_changed, send_after_commit
 from .status import (
     MESSAGE_RANK,
     RECIPIENT_RANK,

@@ -28,10 +28,9 @@ from .backends.base import BaseBackend
 from .conf import sepsms_settings
 from .exceptions import AmbiguousRequestError, NotSupportedError, ProviderError, SepsmsError
 from .models import Message, OtpChallenge
-from .notify import send_after_commit
 from .phone import mask_phone, normalize_phone
 from .sending import PreparedMessage, deliver_message, get_backend, record_message, resolve_origin
-from .signals import otp_failed, otp_sent, otp_verified
+from .signals import otp_failed, otp_sent, otp_verified, send_after_commit
 from .webhooks.events import apply_waiting_events
 
 logger = logging.getLogger("django_sepsms")

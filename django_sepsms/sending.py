@@ -38,10 +38,9 @@ from .exceptions import (
     SepsmsError,
 )
 from .models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient
-from .notify import send_after_commit
 from .phone import normalize_many, normalize_phone
 from .segments import count_segments
-from .signals import message_sent
+from .signals import message_sent, send_after_commit
 from .status import lock_message, message_status_expression
 
 logger = logging.getLogger("django_sepsms")

@@ -6,7 +6,13 @@ with ``send_robust``: a failing receiver is logged and never undoes the change.
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+from django.db import transaction
 from django.dispatch import Signal
+
+logger = logging.getLogger("django_sepsms")
 
 #: A message was handed to the provider (or failed to be).
 #: Sender: the ``Message`` class. Arguments: ``message`` (the ``Message``),
@@ -40,3 +46,23 @@ webhook_received = Signal()
 #: The provider reported a low credit balance (``credit.low``). Sender: the
 #: ``WebhookEvent`` class. Arguments: ``balance`` (int or ``None``), ``event``.
 credit_low = Signal()
+
+
+def send_after_commit(signal: Signal, sender: Any, **kwargs: Any) -> None:
+    """Send ``signal`` after commit (at once outside a transaction).
+
+    A receiver that raises is logged; it never breaks the caller.
+    """
+    if not signal.has_listeners(sender):
+        return
+
+    def _send() -> None:
+        for receiver, result in signal.send_robust(sender, **kwargs):
+            if isinstance(result, Exception):
+                logger.error(
+                    "Receiver %r of a django-sepsms signal failed",
+                    receiver,
+                    exc_info=(type(result), result, result.__traceback__),
+                )
+
+    transaction.on_commit(_send)

@@ -16,10 +16,9 @@ from .backends.base import BaseBackend
 from .delivery import apply_message_report, apply_recipient_report
 from .exceptions import SepsmsError
 from .models import FINAL_MESSAGE_STATUSES, Message, MessageBatch, Recipient
-from .notify import send_after_commit
 from .phone import mask_phones_in, normalize_phone
 from .sending import get_backend, refresh_message_totals
-from .signals import delivery_status_changed
+from .signals import delivery_status_changed, send_after_commit
 from .status import (
     MESSAGE_RANK,
     PROVIDER_DELIVERY_STATUS,

@@ -5,7 +5,7 @@ from typing import Any
 import pytest
 from django.dispatch import Signal
 
-from django_sepsms.notify import send_after_commit
+from django_sepsms.signals import send_after_commit
 
 pytestmark = pytest.mark.django_db
 

@@ -33,9 +33,8 @@ from ..models import (
     Recipient,
     WebhookEvent,
 )
-from ..notify import send_after_commit
 from ..phone import normalize_phone
-from ..signals import credit_low, delivery_status_changed, webhook_received
+from ..signals import credit_low, delivery_status_changed, send_after_commit, webhook_received
 from ..status import PROVIDER_DELIVERY_STATUS
 
 logger = logging.getLogger("django_sepsms.webhooks")
