@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import django_sepsms
-from django_sepsms import get_backend, send_sms, sending
+from django_sepsms import get_backend, send_sms
 from django_sepsms.backends.base import OutgoingSms, SendResult
 from django_sepsms.backends.console import ConsoleBackend
 from django_sepsms.backends.dummy import DummyBackend
@@ -25,6 +25,7 @@ from django_sepsms.exceptions import (
     InsufficientCreditError,
 )
 from django_sepsms.models import Message, MessageBatch, Recipient
+from django_sepsms.sending import deliver
 from django_sepsms.signals import message_sent
 from tests.backends import ScriptedBackend
 
@@ -345,14 +346,14 @@ def test_next_request_goes_out_while_an_answer_is_recorded(monkeypatch: Any) -> 
             return super().send_message(sms)
 
     overlapped: list[bool] = []
-    record = sending._record_batch_result
+    record = deliver._record_batch_result
 
     def record_first_after_second_started(batch: MessageBatch, result: SendResult) -> None:
         if batch.position == 0:
             overlapped.append(second_started.wait(2))
         record(batch, result)
 
-    monkeypatch.setattr(sending, "_record_batch_result", record_first_after_second_started)
+    monkeypatch.setattr(deliver, "_record_batch_result", record_first_after_second_started)
     with override_settings(SEPSMS={"ORIGIN": "X", "BATCH_SIZE": 1, "SEND_CONCURRENCY": 1}):
         msg = send_sms("Hi", ["0812345678", "0812345679"], backend=Backend())
     assert overlapped == [True]
@@ -368,7 +369,7 @@ def test_a_database_error_mid_send_still_records_the_answers_in_flight(
     class Threaded(LocmemBackend):
         thread_safe_sends = True
 
-    claim = sending._claim
+    claim = deliver._claim
     calls: list[int] = []
 
     def claim_then_fail(batch: MessageBatch) -> bool:
@@ -377,7 +378,7 @@ def test_a_database_error_mid_send_still_records_the_answers_in_flight(
             raise OperationalError("database is locked")
         return claim(batch)
 
-    monkeypatch.setattr(sending, "_claim", claim_then_fail)
+    monkeypatch.setattr(deliver, "_claim", claim_then_fail)
     with (
         override_settings(SEPSMS={"ORIGIN": "X", "BATCH_SIZE": 1, "SEND_CONCURRENCY": 2}),
         pytest.raises(OperationalError),

@@ -29,19 +29,19 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from .backends.base import BaseBackend, OutgoingSms, SendResult
-from .bulk_insert import insert_rows
-from .conf import sepsms_settings
-from .exceptions import (
+from ..backends.base import BaseBackend, OutgoingSms, SendResult
+from ..bulk_insert import insert_rows
+from ..conf import sepsms_settings
+from ..exceptions import (
     AmbiguousRequestError,
     ConfigurationError,
     SepsmsError,
 )
-from .models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient
-from .phone import normalize_many, normalize_phone
-from .segments import count_segments
-from .signals import message_sent, send_after_commit
-from .status import lock_message, message_status_expression
+from ..models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient
+from ..phone import normalize_many, normalize_phone
+from ..segments import count_segments
+from ..signals import message_sent, send_after_commit
+from ..status import lock_message, message_status_expression
 
 logger = logging.getLogger("django_sepsms")
 
@@ -84,7 +84,7 @@ def send_sms(
     )
     msg = record_message(prepared)
     if sepsms_settings.USE_TASKS and backend is None:
-        from .tasks import enqueue_delivery
+        from ..tasks import enqueue_delivery
 
         enqueue_delivery(msg)
         return msg
@@ -478,7 +478,7 @@ def _record_batch_result(batch: MessageBatch, result: SendResult) -> None:
             batch=batch, status__in=[Recipient.Status.QUEUED, Recipient.Status.UNCONFIRMED]
         ).update(status=recipient_status, status_changed_at=now)
     # Reports can beat the answer to the send that caused them.
-    from .webhooks.events import apply_waiting_events
+    from ..webhooks.events import apply_waiting_events
 
     apply_waiting_events(result.uuid)
 
@@ -502,7 +502,7 @@ def _record_batch_error(batch: MessageBatch, exc: SepsmsError) -> None:
         )
     if ambiguous:
         # Its delivery reports may already be here, waiting for a uuid.
-        from .webhooks.events import resolve_unconfirmed
+        from ..webhooks.events import resolve_unconfirmed
 
         batch.status = status
         resolve_unconfirmed(batch)
