@@ -6,18 +6,16 @@ management commands and the OTP code build on.
 
 from .deliver import (
     NOT_SENT_CODE,
-    PreparedMessage,
     deliver_message,
     get_backend,
     get_balance,
     insert_recipients,
     mark_unconfirmed_not_sent,
-    prepare_message,
     record_message,
     refresh_message_totals,
-    resolve_origin,
     send_sms,
 )
+from .prepare import PreparedMessage, prepare_message, resolve_origin
 
 __all__ = [
     "NOT_SENT_CODE",
