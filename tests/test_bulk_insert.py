@@ -5,8 +5,8 @@ from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from django_sepsms.bulk_insert import insert_rows
 from django_sepsms.models import Message, MessageBatch, Recipient
+from django_sepsms.sending.rows import insert_rows
 
 pytestmark = pytest.mark.django_db
 
@@ -71,7 +71,7 @@ def test_a_violation_raises_djangos_integrity_error_and_keeps_nothing(
 def test_multi_row_statements_where_neither_copy_nor_executemany_is_used(
     batch: MessageBatch, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("django_sepsms.bulk_insert._strategy", lambda connection: "values")
+    monkeypatch.setattr("django_sepsms.sending.rows._strategy", lambda connection: "values")
     phones = [f"6681{i:07d}" for i in range(300)]
     with CaptureQueriesContext(connection) as ctx:
         insert_rows(Recipient, NAMES, _rows(batch.message, batch, phones))

@@ -28,7 +28,6 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from ..backends.base import BaseBackend, OutgoingSms, SendResult
-from ..bulk_insert import insert_rows
 from ..conf import sepsms_settings
 from ..exceptions import (
     AmbiguousRequestError,
@@ -39,6 +38,7 @@ from ..models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient
 from ..signals import message_sent, send_after_commit
 from ..status import lock_message, message_status_expression
 from .prepare import PreparedMessage, prepare_message
+from .rows import insert_rows
 
 logger = logging.getLogger("django_sepsms")
 
@@ -130,7 +130,7 @@ def insert_recipients(
     phones: list[str],
     variables: dict[str, dict[str, Any]] | None,
 ) -> None:
-    """Insert queued recipients as plain rows (see :mod:`django_sepsms.bulk_insert`)."""
+    """Insert queued recipients as plain rows (see :mod:`django_sepsms.sending.rows`)."""
     if not phones:
         return
     connection = connections[router.db_for_write(Recipient)]
