@@ -9,13 +9,12 @@ from .deliver import (
     deliver_message,
     get_backend,
     get_balance,
-    insert_recipients,
     mark_unconfirmed_not_sent,
-    record_message,
     refresh_message_totals,
     send_sms,
 )
 from .prepare import PreparedMessage, prepare_message, resolve_origin
+from .record import insert_recipients, record_message
 
 __all__ = [
     "NOT_SENT_CODE",
