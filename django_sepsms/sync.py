@@ -17,7 +17,7 @@ from .delivery import apply_message_report, apply_recipient_report
 from .exceptions import SepsmsError
 from .models import FINAL_MESSAGE_STATUSES, Message, MessageBatch, Recipient
 from .phone import mask_phones_in, normalize_phone
-from .sending import get_backend, refresh_message_totals
+from .sending import get_backend
 from .signals import delivery_status_changed, send_after_commit
 from .status import (
     MESSAGE_RANK,
@@ -26,6 +26,7 @@ from .status import (
     RECIPIENT_TERMINAL,
     delivered_delta,
 )
+from .tracking.totals import refresh_message_totals
 from .webhooks.events import resolve_unconfirmed
 
 logger = logging.getLogger("django_sepsms")

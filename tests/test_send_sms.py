@@ -25,7 +25,7 @@ from django_sepsms.exceptions import (
     InsufficientCreditError,
 )
 from django_sepsms.models import Message, MessageBatch, Recipient
-from django_sepsms.sending import deliver
+from django_sepsms.sending import deliver, outcomes
 from django_sepsms.signals import message_sent
 from tests.backends import ScriptedBackend
 
@@ -346,14 +346,14 @@ def test_next_request_goes_out_while_an_answer_is_recorded(monkeypatch: Any) -> 
             return super().send_message(sms)
 
     overlapped: list[bool] = []
-    record = deliver._record_batch_result
+    record = outcomes.record_batch_result
 
     def record_first_after_second_started(batch: MessageBatch, result: SendResult) -> None:
         if batch.position == 0:
             overlapped.append(second_started.wait(2))
         record(batch, result)
 
-    monkeypatch.setattr(deliver, "_record_batch_result", record_first_after_second_started)
+    monkeypatch.setattr(outcomes, "record_batch_result", record_first_after_second_started)
     with override_settings(SEPSMS={"ORIGIN": "X", "BATCH_SIZE": 1, "SEND_CONCURRENCY": 1}):
         msg = send_sms("Hi", ["0812345678", "0812345679"], backend=Backend())
     assert overlapped == [True]

@@ -5,14 +5,12 @@ management commands and the OTP code build on.
 """
 
 from .deliver import (
-    NOT_SENT_CODE,
     deliver_message,
     get_backend,
     get_balance,
-    mark_unconfirmed_not_sent,
-    refresh_message_totals,
     send_sms,
 )
+from .outcomes import NOT_SENT_CODE, mark_unconfirmed_not_sent
 from .prepare import PreparedMessage, prepare_message, resolve_origin
 from .record import insert_recipients, record_message
 
@@ -26,7 +24,6 @@ __all__ = [
     "mark_unconfirmed_not_sent",
     "prepare_message",
     "record_message",
-    "refresh_message_totals",
     "resolve_origin",
     "send_sms",
 ]

@@ -9,21 +9,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any, cast
 
-from django.db import transaction
-from django.db.models import (
-    Count,
-    DateTimeField,
-    Field,
-    Min,
-    OuterRef,
-    PositiveIntegerField,
-    Q,
-    QuerySet,
-    Subquery,
-    Sum,
-    Value,
-)
-from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -34,15 +19,14 @@ from ..exceptions import (
     ConfigurationError,
     SepsmsError,
 )
-from ..models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient
+from ..models import Message, MessageBatch, Recipient
 from ..signals import message_sent, send_after_commit
-from ..status import lock_message, message_status_expression
+from ..tracking.totals import refresh_message_totals
+from .outcomes import collect_answer, collect_or_requeue, fail_remaining
 from .prepare import PreparedMessage, prepare_message
 from .record import record_message
 
 logger = logging.getLogger("django_sepsms")
-
-_ERROR_TEXT_LENGTH = 255
 
 
 def get_backend(path: str | None = None, **kwargs: Any) -> BaseBackend:
@@ -116,7 +100,7 @@ def deliver_message(
     try:
         backend.open()
     except ConfigurationError as exc:
-        _fail_remaining(msg, exc)
+        fail_remaining(msg, exc)
         refresh_message_totals(msg)
         raise
     wire_text = text if text is not None else msg.text
@@ -127,12 +111,12 @@ def deliver_message(
     def collect(item: tuple[MessageBatch, Future[SendResult]]) -> None:
         nonlocal first_error, stop
         if postpone_passing_errors:
-            error = _collect_or_requeue(item, progress)
+            error = collect_or_requeue(item, progress)
             if error is not None and error.retryable:
                 stop = stop or error
                 return
         else:
-            error = _collect(item, progress)
+            error = collect_answer(item, progress)
         if error is not None:
             first_error = first_error or error
             if stop is None and _stops_the_send(error):
@@ -169,14 +153,14 @@ def deliver_message(
             finally:
                 collect(item)
         if stop is not None and not (postpone_passing_errors and _passing(stop)):
-            _fail_remaining(msg, stop)
+            fail_remaining(msg, stop)
     except BaseException:
         # The requests still in flight went out: record their answers if the
         # database lets us, or sepsms_sync finds them "sending" later.
         while in_flight:
             batch, future = in_flight.popleft()
             try:
-                _collect((batch, future), progress)
+                collect_answer((batch, future), progress)
             except Exception as exc:
                 # Class only: a database's message can quote the row's number.
                 logger.error(
@@ -243,210 +227,6 @@ def _outgoing(
         scheduled_at=msg.scheduled_at,
         variables={phone: values for phone, values in rows if values} or None,
     )
-
-
-def _collect_or_requeue(
-    item: tuple[MessageBatch, Future[SendResult]], progress: Callable[[int], None] | None
-) -> SepsmsError | None:
-    """Like :func:`_collect`, but a batch that certainly was not sent goes back to the queue."""
-    batch, future = item
-    try:
-        future.result()
-    except SepsmsError as exc:
-        if exc.retryable:
-            MessageBatch.objects.filter(pk=batch.pk, status=Message.Status.SENDING).update(
-                status=Message.Status.QUEUED, sent_at=None
-            )
-            logger.info("Batch %s put back in the queue: %s", batch.pk, exc.code)
-            return exc
-    except Exception:  # noqa: S110  (recorded by _collect below)
-        pass
-    return _collect(item, progress)
-
-
-def _collect(
-    item: tuple[MessageBatch, Future[SendResult]], progress: Callable[[int], None] | None
-) -> SepsmsError | None:
-    """Record the outcome of one sent batch; return its error, if any."""
-    batch, future = item
-    try:
-        result = future.result()
-    except SepsmsError as exc:
-        _record_batch_error(batch, exc)
-        error: SepsmsError | None = exc
-    except Exception as exc:
-        # A backend bug: the request may or may not have gone out.
-        crash = AmbiguousRequestError(type(exc).__name__, code="backend.crashed")
-        _record_batch_error(batch, crash)
-        raise
-    else:
-        _record_batch_result(batch, result)
-        error = None
-    if progress is not None:
-        progress(batch.recipient_count)
-    return error
-
-
-def _record_batch_result(batch: MessageBatch, result: SendResult) -> None:
-    now = timezone.now()
-    status = result.status if result.status in Message.Status.values else Message.Status.PENDING
-    recipient_status = Recipient.Status.SUCCESS if result.delivered else Recipient.Status.PENDING
-    with transaction.atomic():
-        MessageBatch.objects.filter(pk=batch.pk).update(
-            provider_uuid=result.uuid,
-            ref_no=result.ref_no,
-            status=status,
-            total_credit=result.total_credit,
-            blocked_count=result.blocked_count,
-            sent_at=now,
-        )
-        # Unconfirmed too: a late answer to a batch given up as abandoned.
-        Recipient.objects.filter(
-            batch=batch, status__in=[Recipient.Status.QUEUED, Recipient.Status.UNCONFIRMED]
-        ).update(status=recipient_status, status_changed_at=now)
-    # Reports can beat the answer to the send that caused them.
-    from ..webhooks.events import apply_waiting_events
-
-    apply_waiting_events(result.uuid)
-
-
-def _record_batch_error(batch: MessageBatch, exc: SepsmsError) -> None:
-    code = getattr(exc, "code", "") or type(exc).__name__
-    ambiguous = isinstance(exc, AmbiguousRequestError)
-    status = Message.Status.UNCONFIRMED if ambiguous else Message.Status.FAILED
-    rstatus = Recipient.Status.UNCONFIRMED if ambiguous else Recipient.Status.FAILED
-    now = timezone.now()
-    logger.warning("SMS batch %s of message %s: %s", batch.position, batch.message_id, code)
-    with transaction.atomic():
-        MessageBatch.objects.filter(pk=batch.pk).update(
-            status=status,
-            error_code=code[:64],
-            error_message=str(exc)[:_ERROR_TEXT_LENGTH],
-            sent_at=now if ambiguous else None,
-        )
-        Recipient.objects.filter(batch=batch).update(
-            status=rstatus, error_code="" if ambiguous else code[:64], status_changed_at=now
-        )
-    if ambiguous:
-        # Its delivery reports may already be here, waiting for a uuid.
-        from ..webhooks.events import resolve_unconfirmed
-
-        batch.status = status
-        resolve_unconfirmed(batch)
-
-
-#: Error code of unconfirmed batches someone recorded as never sent.
-NOT_SENT_CODE = "unconfirmed.not_sent"
-
-
-def mark_unconfirmed_not_sent(msg: Message) -> int:
-    """Record the unconfirmed batches of ``msg`` as failed; return how many recipients.
-
-    For a person who checked the provider's dashboard and found that these
-    sends never arrived there. Only batches the provider never identified (no
-    uuid) are changed; their recipients can then be sent again like any
-    failed ones.
-    """
-    now = timezone.now()
-    with transaction.atomic():
-        batches = list(
-            msg.batches.select_for_update()
-            .filter(status=Message.Status.UNCONFIRMED, provider_uuid__isnull=True)
-            .values_list("pk", flat=True)
-        )
-        if not batches:
-            return 0
-        changed = Recipient.objects.filter(
-            batch_id__in=batches, status=Recipient.Status.UNCONFIRMED
-        ).update(status=Recipient.Status.FAILED, error_code=NOT_SENT_CODE, status_changed_at=now)
-        MessageBatch.objects.filter(pk__in=batches).update(
-            status=Message.Status.FAILED,
-            error_code=NOT_SENT_CODE,
-            error_message="Recorded as never sent after checking the provider.",
-        )
-    refresh_message_totals(msg)
-    return changed
-
-
-def _fail_remaining(msg: Message, exc: SepsmsError) -> None:
-    """Fail the batches never attempted, with the error that stopped the send."""
-    code = (getattr(exc, "code", "") or type(exc).__name__)[:64]
-    now = timezone.now()
-    with transaction.atomic():
-        batches = msg.batches.filter(status=Message.Status.QUEUED)
-        Recipient.objects.filter(batch__in=batches).update(
-            status=Recipient.Status.FAILED, error_code=code, status_changed_at=now
-        )
-        batches.update(
-            status=Message.Status.FAILED,
-            error_code=code,
-            error_message=str(exc)[:_ERROR_TEXT_LENGTH],
-        )
-
-
-def refresh_message_totals(msg: Message) -> None:
-    """Derive the message's status, credits, counts and error from its rows.
-
-    The message row is locked first, then everything is computed from its
-    batches and recipients inside one ``UPDATE``: a report committed meanwhile
-    is either in what that statement reads or added by its own transaction
-    after it (both take the same lock), never overwritten by an older sum.
-    """
-    with transaction.atomic():
-        lock_message(msg.pk)
-        Message.objects.filter(pk=msg.pk).update(**_totals(), updated_at=timezone.now())
-        msg.refresh_from_db(fields=_TOTAL_FIELDS)
-
-
-#: The fields :func:`refresh_message_totals` derives.
-_TOTAL_FIELDS = [
-    "status",
-    "total_credit",
-    "blocked_count",
-    "error_code",
-    "error_message",
-    "sent_at",
-    "delivered_count",
-    "failed_count",
-    "updated_at",
-]
-
-
-def _totals() -> dict[str, Any]:
-    """The derived fields of a message, as expressions over its own rows."""
-    batches = MessageBatch.objects.filter(message=OuterRef("pk")).order_by()
-    recipients = Recipient.objects.filter(message=OuterRef("pk")).order_by()
-
-    def total(rows: QuerySet[Any], value: Any, field: Field[Any, Any]) -> Subquery:
-        return Subquery(rows.values("message").annotate(value=value).values("value"), field)
-
-    first_error = batches.exclude(error_code="").order_by("position")
-    return {
-        "status": message_status_expression(batches),
-        "error_code": Coalesce(Subquery(first_error.values("error_code")[:1]), Value("")),
-        "error_message": Coalesce(Subquery(first_error.values("error_message")[:1]), Value("")),
-        "total_credit": total(batches, Sum("total_credit"), PositiveIntegerField()),
-        "blocked_count": Coalesce(
-            total(batches, Sum("blocked_count"), PositiveIntegerField()), Value(0)
-        ),
-        "sent_at": total(batches, Min("sent_at"), DateTimeField()),
-        "delivered_count": Coalesce(
-            total(
-                recipients,
-                Count("id", filter=Q(status=Recipient.Status.SUCCESS)),
-                PositiveIntegerField(),
-            ),
-            Value(0),
-        ),
-        "failed_count": Coalesce(
-            total(
-                recipients,
-                Count("id", filter=Q(status__in=FAILED_RECIPIENT_STATUSES)),
-                PositiveIntegerField(),
-            ),
-            Value(0),
-        ),
-    }
 
 
 def get_balance(*, backend: BaseBackend | None = None) -> int:

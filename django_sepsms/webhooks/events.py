@@ -36,6 +36,7 @@ from ..models import (
 from ..phone import normalize_phone
 from ..signals import credit_low, delivery_status_changed, send_after_commit, webhook_received
 from ..status import PROVIDER_DELIVERY_STATUS
+from ..tracking.totals import refresh_message_totals
 
 logger = logging.getLogger("django_sepsms.webhooks")
 
@@ -328,8 +329,6 @@ def _adopt(batch_pk: int, uuid: str, msisdn: str) -> bool:
         status=Recipient.Status.PENDING
     )
     logger.info("Unconfirmed batch %s matched provider message %s", batch.pk, uuid)
-    from ..sending import refresh_message_totals
-
     refresh_message_totals(batch.message)
     apply_waiting_events(uuid)
     return True

@@ -1,0 +1,1 @@
+"""What happened to sent messages: delivery reports, status precedence, sync and retention."""
