@@ -13,7 +13,7 @@ outbox: list[Any] = []
 _LAZY = {
     "send_sms": "django_sepsms.sending",
     "send_bulk": "django_sepsms.bulk",
-    "get_backend": "django_sepsms.sending",
+    "get_backend": "django_sepsms.backends.loading",
     "get_balance": "django_sepsms.sending",
     "send_otp": "django_sepsms.otp",
     "verify_otp": "django_sepsms.otp",
@@ -31,9 +31,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .backends.loading import get_backend
     from .bulk import send_bulk
     from .otp import send_otp, verify_otp
-    from .sending import get_backend, get_balance, send_sms
+    from .sending import get_balance, send_sms
 
 
 def __getattr__(name: str) -> Any:

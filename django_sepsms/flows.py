@@ -45,6 +45,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import limits
 from .backends.base import BaseBackend
+from .backends.loading import get_backend
 from .conf import sepsms_settings
 from .exceptions import SepsmsError
 from .models import PhoneNumber
@@ -56,7 +57,6 @@ from .otp import (
     verify_otp,
 )
 from .phone import mask_phone, normalize_phone
-from .sending import get_backend
 
 logger = logging.getLogger("django_sepsms")
 

@@ -25,11 +25,12 @@ from django.views.decorators.debug import sensitive_variables
 
 from . import contract
 from .backends.base import BaseBackend
+from .backends.loading import get_backend
 from .conf import sepsms_settings
 from .exceptions import AmbiguousRequestError, NotSupportedError, ProviderError, SepsmsError
 from .models import Message, OtpChallenge
 from .phone import mask_phone, normalize_phone
-from .sending import PreparedMessage, deliver_message, get_backend, record_message, resolve_origin
+from .sending import PreparedMessage, deliver_message, record_message, resolve_origin
 from .signals import otp_failed, otp_sent, otp_verified, send_after_commit
 from .webhooks.events import apply_waiting_events
 

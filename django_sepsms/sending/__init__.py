@@ -4,15 +4,12 @@
 management commands and the OTP code build on.
 """
 
-from .deliver import (
-    deliver_message,
-    get_backend,
-    get_balance,
-    send_sms,
-)
+from ..backends.loading import get_backend
+from .deliver import deliver_message
 from .outcomes import NOT_SENT_CODE, mark_unconfirmed_not_sent
 from .prepare import PreparedMessage, prepare_message, resolve_origin
 from .record import insert_recipients, record_message
+from .send import get_balance, send_sms
 
 __all__ = [
     "NOT_SENT_CODE",

@@ -1,18 +1,17 @@
-"""Recording and sending messages: :func:`send_sms` and what it stands on."""
+"""Delivering recorded messages: every batch claimed, sent and its answer recorded."""
 
 from __future__ import annotations
 
 import logging
 from collections import deque
-from collections.abc import Callable, Generator, Iterable, Mapping
+from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime
 from typing import Any, cast
 
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from ..backends.base import BaseBackend, OutgoingSms, SendResult
+from ..backends.loading import get_backend
 from ..conf import sepsms_settings
 from ..exceptions import (
     AmbiguousRequestError,
@@ -23,53 +22,9 @@ from ..models import Message, MessageBatch, Recipient
 from ..signals import message_sent, send_after_commit
 from ..tracking.totals import refresh_message_totals
 from .outcomes import collect_answer, collect_or_requeue, fail_remaining
-from .prepare import PreparedMessage, prepare_message
-from .record import record_message
+from .prepare import PreparedMessage
 
 logger = logging.getLogger("django_sepsms")
-
-
-def get_backend(path: str | None = None, **kwargs: Any) -> BaseBackend:
-    """Return an instance of the backend at ``path`` (default: ``SEPSMS["BACKEND"]``)."""
-    dotted = path or sepsms_settings.BACKEND
-    try:
-        klass = import_string(dotted)
-    except ImportError as exc:
-        raise ConfigurationError(f"Cannot import SMS backend {dotted!r}: {exc}") from exc
-    backend: BaseBackend = klass(**kwargs)
-    return backend
-
-
-def send_sms(
-    message: str,
-    recipients: str | Iterable[str],
-    *,
-    origin: str | None = None,
-    scheduled_at: datetime | None = None,
-    variables: Mapping[str, Mapping[str, Any]] | None = None,
-    fail_silently: bool = False,
-    backend: BaseBackend | None = None,
-) -> Message:
-    """Record a message for ``recipients`` and send it.
-
-    Every number is checked first: if any is invalid, a ``ValidationError``
-    naming each bad one is raised and nothing is recorded or sent. The message
-    and its recipients are then saved, sent in ``BATCH_SIZE`` requests, and
-    the provider's answer is stored on them. A provider failure is recorded on the rows and raised,
-    unless ``fail_silently``; errors of this site's setup (settings, a refused
-    API key, a missing scope or IP) are always raised.
-    """
-    prepared = prepare_message(
-        message, recipients, origin=origin, scheduled_at=scheduled_at, variables=variables
-    )
-    msg = record_message(prepared)
-    if sepsms_settings.USE_TASKS and backend is None:
-        from ..tasks import enqueue_delivery
-
-        enqueue_delivery(msg)
-        return msg
-    deliver_message(msg, backend=backend, fail_silently=fail_silently, recorded=prepared)
-    return msg
 
 
 def deliver_message(
@@ -227,9 +182,3 @@ def _outgoing(
         scheduled_at=msg.scheduled_at,
         variables={phone: values for phone, values in rows if values} or None,
     )
-
-
-def get_balance(*, backend: BaseBackend | None = None) -> int:
-    """The account's remaining credits, asked of the backend."""
-    with backend or get_backend() as connection:
-        return connection.get_balance()
