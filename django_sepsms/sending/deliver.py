@@ -51,86 +51,123 @@ def deliver_message(
     by this process, spares reading its numbers back from the database.
     """
     backend = backend or get_backend()
-    first_error: SepsmsError | None = None
     try:
         backend.open()
     except ConfigurationError as exc:
         fail_remaining(msg, exc)
         refresh_message_totals(msg)
         raise
-    wire_text = text if text is not None else msg.text
-    in_flight: deque[tuple[MessageBatch, Future[SendResult]]] = deque()
-    concurrency = max(1, sepsms_settings.SEND_CONCURRENCY) if backend.thread_safe_sends else 1
-    stop: SepsmsError | None = None  # the first refusal: no further batch is started
+    run = _Delivery(msg, backend, text, progress, postpone_passing_errors, recorded)
+    try:
+        run.send_all()
+    finally:
+        run.close()
+        backend.close()
+    refresh_message_totals(msg)
+    send_after_commit(message_sent, Message, message=msg, error=run.first_error)
+    error = run.first_error
+    if error is not None and (error.configuration_problem or not fail_silently):
+        raise error
+    return msg
 
-    def collect(item: tuple[MessageBatch, Future[SendResult]]) -> None:
-        nonlocal first_error, stop
-        if postpone_passing_errors:
-            error = collect_or_requeue(item, progress)
-            if error is not None and error.retryable:
-                stop = stop or error
-                return
-        else:
-            error = collect_answer(item, progress)
-        if error is not None:
-            first_error = first_error or error
-            if stop is None and _stops_the_send(error):
-                stop = error
 
-    # Requests go out from a small pool while this thread, which owns the
-    # database connection and its transaction, claims and records batches.
-    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="sepsms-send")
-    pending = cast(  # a generator, to be closed below
-        Generator[MessageBatch, None, None],
-        msg.batches.filter(status=Message.Status.QUEUED).order_by("position").iterator(),
-    )
+class _Delivery:
+    """One run of :func:`deliver_message`: the batches in flight and what stopped them.
 
-    def start_next() -> bool:
-        for batch in pending:
+    Requests go out from a small pool while the calling thread, which owns the
+    database connection and its transaction, claims and records batches.
+    """
+
+    def __init__(
+        self,
+        msg: Message,
+        backend: BaseBackend,
+        text: str | None,
+        progress: Callable[[int], None] | None,
+        postpone_passing_errors: bool,
+        recorded: PreparedMessage | None,
+    ) -> None:
+        self.msg = msg
+        self.backend = backend
+        self.wire_text = text if text is not None else msg.text
+        self.progress = progress
+        self.postpone_passing_errors = postpone_passing_errors
+        self.recorded = recorded
+        self.in_flight: deque[tuple[MessageBatch, Future[SendResult]]] = deque()
+        self.concurrency = (
+            max(1, sepsms_settings.SEND_CONCURRENCY) if backend.thread_safe_sends else 1
+        )
+        #: The first error of any batch: raised at the end unless ``fail_silently``.
+        self.first_error: SepsmsError | None = None
+        #: The first refusal: no further batch is started.
+        self.stop: SepsmsError | None = None
+        self.pool = ThreadPoolExecutor(
+            max_workers=self.concurrency, thread_name_prefix="sepsms-send"
+        )
+        self.pending = cast(  # a generator, closed by close()
+            Generator[MessageBatch, None, None],
+            msg.batches.filter(status=Message.Status.QUEUED).order_by("position").iterator(),
+        )
+
+    def send_all(self) -> None:
+        try:
+            while len(self.in_flight) < self.concurrency and self.start_next():
+                pass
+            while self.in_flight:
+                item = self.in_flight.popleft()
+                failure = item[1].exception()  # waits for the answer
+                # The freed slot is refilled before this answer is recorded, so a
+                # request is on the wire while the database work is done; never
+                # after a refusal, which stops the send.
+                try:
+                    if self.stop is None and not _stops_the_send(failure):
+                        self.start_next()
+                finally:
+                    self.collect(item)
+            stop = self.stop
+            if stop is not None and not (self.postpone_passing_errors and _passing(stop)):
+                fail_remaining(self.msg, stop)
+        except BaseException:
+            self.record_in_flight()
+            raise
+
+    def start_next(self) -> bool:
+        for batch in self.pending:
             if _claim(batch):
-                sms = _outgoing(msg, batch, wire_text, recorded)
-                in_flight.append((batch, pool.submit(backend.send_message, sms)))
+                sms = _outgoing(self.msg, batch, self.wire_text, self.recorded)
+                self.in_flight.append((batch, self.pool.submit(self.backend.send_message, sms)))
                 return True
         return False
 
-    try:
-        while len(in_flight) < concurrency and start_next():
-            pass
-        while in_flight:
-            item = in_flight.popleft()
-            failure = item[1].exception()  # waits for the answer
-            # The freed slot is refilled before this answer is recorded, so a
-            # request is on the wire while the database work is done; never
-            # after a refusal, which stops the send.
+    def collect(self, item: tuple[MessageBatch, Future[SendResult]]) -> None:
+        if self.postpone_passing_errors:
+            error = collect_or_requeue(item, self.progress)
+            if error is not None and error.retryable:
+                self.stop = self.stop or error
+                return
+        else:
+            error = collect_answer(item, self.progress)
+        if error is not None:
+            self.first_error = self.first_error or error
+            if self.stop is None and _stops_the_send(error):
+                self.stop = error
+
+    def record_in_flight(self) -> None:
+        """After a crash: the requests still in flight went out, so record their
+        answers if the database lets us (or ``sepsms_sync`` finds them "sending" later)."""
+        while self.in_flight:
+            batch, future = self.in_flight.popleft()
             try:
-                if stop is None and not _stops_the_send(failure):
-                    start_next()
-            finally:
-                collect(item)
-        if stop is not None and not (postpone_passing_errors and _passing(stop)):
-            fail_remaining(msg, stop)
-    except BaseException:
-        # The requests still in flight went out: record their answers if the
-        # database lets us, or sepsms_sync finds them "sending" later.
-        while in_flight:
-            batch, future = in_flight.popleft()
-            try:
-                collect_answer((batch, future), progress)
+                collect_answer((batch, future), self.progress)
             except Exception as exc:
                 # Class only: a database's message can quote the row's number.
                 logger.error(
                     "Could not record the answer for batch %s: %s", batch.pk, type(exc).__name__
                 )
-        raise
-    finally:
-        pending.close()  # its cursor, now: a traceback may keep this frame alive
-        pool.shutdown(wait=True)
-        backend.close()
-    refresh_message_totals(msg)
-    send_after_commit(message_sent, Message, message=msg, error=first_error)
-    if first_error is not None and (first_error.configuration_problem or not fail_silently):
-        raise first_error
-    return msg
+
+    def close(self) -> None:
+        self.pending.close()  # its cursor, now: a traceback may keep a frame alive
+        self.pool.shutdown(wait=True)
 
 
 def _stops_the_send(error: BaseException | None) -> bool:
