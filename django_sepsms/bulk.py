@@ -112,7 +112,7 @@ def send_bulk(
     msg.refresh_from_db()
     if deliver:
         if sepsms_settings.USE_TASKS:
-            from .tasks import enqueue_delivery
+            from .sending.tasks import enqueue_delivery
 
             enqueue_delivery(msg)
         else:

@@ -319,7 +319,7 @@ def resume_stalled_messages(older_than: timedelta = timedelta(minutes=10)) -> in
     resumed = 0
     for msg in stalled.iterator():
         if sepsms_settings.USE_TASKS:
-            from .tasks import enqueue_delivery
+            from .sending.tasks import enqueue_delivery
 
             enqueue_delivery(msg)
         else:

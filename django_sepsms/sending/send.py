@@ -39,7 +39,7 @@ def send_sms(
     )
     msg = record_message(prepared)
     if sepsms_settings.USE_TASKS and backend is None:
-        from ..tasks import enqueue_delivery
+        from .tasks import enqueue_delivery  # needs the optional task framework
 
         enqueue_delivery(msg)
         return msg

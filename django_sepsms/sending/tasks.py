@@ -12,8 +12,9 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from .exceptions import ConfigurationError
-from .models import Message
+from ..exceptions import ConfigurationError
+from ..models import Message
+from .deliver import deliver_message
 
 logger = logging.getLogger("django_sepsms")
 
@@ -36,8 +37,6 @@ RETRY_DELAY = timedelta(seconds=30)
 @task()
 def deliver_message_task(message_id: int) -> dict[str, Any]:
     """Send the batches of message ``message_id`` that nobody has sent yet."""
-    from .sending import deliver_message
-
     try:
         msg = Message.objects.get(pk=message_id)
     except Message.DoesNotExist:
