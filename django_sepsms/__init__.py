@@ -12,7 +12,7 @@ outbox: list[Any] = []
 
 _LAZY = {
     "send_sms": "django_sepsms.sending",
-    "send_bulk": "django_sepsms.bulk",
+    "send_bulk": "django_sepsms.sending",
     "get_backend": "django_sepsms.backends.loading",
     "get_balance": "django_sepsms.sending",
     "send_otp": "django_sepsms.otp",
@@ -32,9 +32,9 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .backends.loading import get_backend
-    from .bulk import send_bulk
     from .otp import send_otp, verify_otp
     from .sending import get_balance, send_sms
+    from .sending.bulk import send_bulk
 
 
 def __getattr__(name: str) -> Any:

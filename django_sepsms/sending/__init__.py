@@ -5,6 +5,7 @@ management commands and the OTP code build on.
 """
 
 from ..backends.loading import get_backend
+from .bulk import BulkReport, send_bulk
 from .deliver import deliver_message
 from .outcomes import NOT_SENT_CODE, mark_unconfirmed_not_sent
 from .prepare import PreparedMessage, prepare_message, resolve_origin
@@ -13,6 +14,7 @@ from .send import get_balance, send_sms
 
 __all__ = [
     "NOT_SENT_CODE",
+    "BulkReport",
     "PreparedMessage",
     "deliver_message",
     "get_backend",
@@ -22,5 +24,6 @@ __all__ = [
     "prepare_message",
     "record_message",
     "resolve_origin",
+    "send_bulk",
     "send_sms",
 ]

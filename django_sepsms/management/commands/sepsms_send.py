@@ -16,11 +16,11 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from django_sepsms.bulk import BulkReport, send_bulk
 from django_sepsms.exceptions import SepsmsError
 from django_sepsms.models import Message
 from django_sepsms.phone import mask_phones_in, normalize_phone
 from django_sepsms.sending import deliver_message, get_balance, prepare_message, record_message
+from django_sepsms.sending.bulk import BulkReport, send_bulk
 
 logger = logging.getLogger("django_sepsms")
 
@@ -207,7 +207,7 @@ class Command(BaseCommand):
             )
 
     def send_campaign(self, options: dict[str, Any], scheduled_at: datetime | None) -> None:
-        """Stream a CSV file through :func:`~django_sepsms.bulk.send_bulk`.
+        """Stream a CSV file through :func:`~django_sepsms.sending.bulk.send_bulk`.
 
         ``send_bulk`` records a failed batch on its rows without raising; the
         command reads them back and fails as the argument path does.

@@ -22,11 +22,14 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .conf import sepsms_settings
-from .models import Message, MessageBatch, Recipient
-from .phone import normalize_phone
-from .segments import count_segments
-from .sending import deliver_message, insert_recipients, resolve_origin
+from ..conf import sepsms_settings
+from ..contract import render_variables
+from ..models import Message, MessageBatch, Recipient
+from ..phone import normalize_phone
+from ..segments import count_segments
+from .deliver import deliver_message
+from .prepare import resolve_origin
+from .record import insert_recipients
 
 logger = logging.getLogger("django_sepsms")
 
@@ -112,7 +115,7 @@ def send_bulk(
     msg.refresh_from_db()
     if deliver:
         if sepsms_settings.USE_TASKS:
-            from .sending.tasks import enqueue_delivery
+            from .tasks import enqueue_delivery  # needs the optional task framework
 
             enqueue_delivery(msg)
         else:
@@ -174,6 +177,4 @@ def _record_chunk(msg: Message, phones: list[str], variables: dict[str, dict[str
 
 
 def _render(text: str, values: dict[str, Any] | None) -> str:
-    from .contract import render_variables
-
     return render_variables(text, values)
