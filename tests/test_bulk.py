@@ -192,7 +192,7 @@ def test_a_killed_worker_loses_and_duplicates_nothing(simulator: Simulator) -> N
     """Kill the worker halfway; sepsms_sync's recovery and a new worker finish the job."""
     import signal
 
-    from django_sepsms.sync import recover_abandoned_batches, resume_stalled_messages
+    from django_sepsms.sending.recovery import recover_abandoned_batches, resume_stalled_messages
 
     if connection.vendor != "postgresql":
         pytest.skip("the database queue worker is tested on PostgreSQL (CI runs it)")

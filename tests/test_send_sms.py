@@ -324,7 +324,7 @@ def test_abandoned_batches_become_unconfirmed() -> None:
     from datetime import timedelta
 
     from django_sepsms.sending import prepare_message, record_message
-    from django_sepsms.sync import recover_abandoned_batches
+    from django_sepsms.sending.recovery import recover_abandoned_batches
 
     msg = record_message(prepare_message("Hi", ["0812345678"]))
     MessageBatch.objects.update(status=Message.Status.SENDING, sent_at=timezone.now())

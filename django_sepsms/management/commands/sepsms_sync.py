@@ -8,14 +8,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from django_sepsms.exceptions import SepsmsError
 from django_sepsms.models import Message
-from django_sepsms.sync import (
+from django_sepsms.sending.recovery import (
     SCHEDULE_MISSED,
     fail_missed_schedules,
-    open_messages,
     recover_abandoned_batches,
     resume_stalled_messages,
-    sync_messages,
 )
+from django_sepsms.sync import open_messages, sync_messages
 
 
 class Command(BaseCommand):
