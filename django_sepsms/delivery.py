@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from .models import Message, MessageBatch, Recipient
 from .signals import delivery_status_changed, send_after_commit
-from .status import (
+from .tracking.status import (
     MESSAGE_RANK,
     RECIPIENT_RANK,
     delivered_delta,

@@ -18,7 +18,7 @@ from .exceptions import SepsmsError
 from .models import FINAL_MESSAGE_STATUSES, Message, MessageBatch, Recipient
 from .phone import mask_phones_in, normalize_phone
 from .signals import delivery_status_changed, send_after_commit
-from .status import (
+from .tracking.status import (
     MESSAGE_RANK,
     PROVIDER_DELIVERY_STATUS,
     RECIPIENT_RANK,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django_sepsms import contract
 from django_sepsms.models import Message
-from django_sepsms.status import MESSAGE_RANK, PROVIDER_DELIVERY_STATUS
+from django_sepsms.tracking.status import MESSAGE_RANK, PROVIDER_DELIVERY_STATUS
 
 
 def test_every_delivery_status_of_the_provider_is_mapped() -> None:

@@ -22,7 +22,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient
-from ..status import lock_message, message_status_expression
+from .status import lock_message, message_status_expression
 
 
 def refresh_message_totals(msg: Message) -> None:

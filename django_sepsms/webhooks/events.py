@@ -35,7 +35,7 @@ from ..models import (
 )
 from ..phone import normalize_phone
 from ..signals import credit_low, delivery_status_changed, send_after_commit, webhook_received
-from ..status import PROVIDER_DELIVERY_STATUS
+from ..tracking.status import PROVIDER_DELIVERY_STATUS, recipient_statuses_below
 from ..tracking.totals import refresh_message_totals
 
 logger = logging.getLogger("django_sepsms.webhooks")
@@ -161,7 +161,6 @@ def _receive_report_on_postgresql(
     Returns ``None`` for a report the general path must handle (malformed).
     """
     from ..delivery_sql import receive_report_in_one_statement
-    from ..status import recipient_statuses_below
 
     uuid, msisdn = _text(payload, "smsUuid"), _phone(_text(payload, "msisdn"))
     status = _reported_status(event, payload)

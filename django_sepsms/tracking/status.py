@@ -23,7 +23,7 @@ from django.db.models import (
 )
 from django.db.models.functions import Coalesce
 
-from .models import Message, MessageBatch, Recipient
+from ..models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient
 
 R = Recipient.Status
 #: Recipient delivery status → rank.
@@ -81,7 +81,6 @@ def message_statuses_below(status: str) -> list[str]:
 
 def delivered_delta(old: str, new: str) -> tuple[int, int]:
     """How ``(delivered_count, failed_count)`` change when a recipient moves."""
-    from .models import FAILED_RECIPIENT_STATUSES
 
     def counts(status: str) -> tuple[int, int]:
         return int(status == R.SUCCESS), int(status in FAILED_RECIPIENT_STATUSES)
