@@ -13,11 +13,11 @@ from django.utils import timezone
 
 from .backends.base import BaseBackend
 from .backends.loading import get_backend
-from .delivery import apply_message_report, apply_recipient_report
 from .exceptions import SepsmsError
 from .models import FINAL_MESSAGE_STATUSES, Message, MessageBatch, Recipient
 from .phone import mask_phones_in, normalize_phone
 from .signals import delivery_status_changed, send_after_commit
+from .tracking.reports import apply_message_report, apply_recipient_report
 from .tracking.status import (
     MESSAGE_RANK,
     PROVIDER_DELIVERY_STATUS,

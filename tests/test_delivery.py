@@ -9,8 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from django_sepsms.delivery import apply_message_report, apply_recipient_report
 from django_sepsms.models import Message, MessageBatch, Recipient
+from django_sepsms.tracking.reports import apply_message_report, apply_recipient_report
 from django_sepsms.tracking.status import RECIPIENT_RANK, message_status_from
 
 pytestmark = pytest.mark.django_db

@@ -24,7 +24,6 @@ from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
 from ..contract import normalise_reference
-from ..delivery import Change, apply_message_report, apply_recipient_report
 from ..models import (
     FAILED_RECIPIENT_STATUSES,
     Message,
@@ -35,6 +34,7 @@ from ..models import (
 )
 from ..phone import normalize_phone
 from ..signals import credit_low, delivery_status_changed, send_after_commit, webhook_received
+from ..tracking.reports import Change, apply_message_report, apply_recipient_report
 from ..tracking.status import PROVIDER_DELIVERY_STATUS, recipient_statuses_below
 from ..tracking.totals import refresh_message_totals
 

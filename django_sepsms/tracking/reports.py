@@ -9,9 +9,9 @@ from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from .models import Message, MessageBatch, Recipient
-from .signals import delivery_status_changed, send_after_commit
-from .tracking.status import (
+from ..models import Message, MessageBatch, Recipient
+from ..signals import delivery_status_changed, send_after_commit
+from .status import (
     MESSAGE_RANK,
     RECIPIENT_RANK,
     delivered_delta,
@@ -89,7 +89,7 @@ def apply_recipient_report(
 def _apply_on_postgresql(
     sms_uuid: str, msisdn: str, status: str, tx_id: str, at: datetime
 ) -> Change:
-    from .delivery_sql import apply_in_one_statement
+    from ..delivery_sql import apply_in_one_statement
 
     with transaction.atomic(savepoint=False):
         row = apply_in_one_statement(
