@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from ..models import Message, MessageBatch, Recipient
 from ..signals import delivery_status_changed, send_after_commit
+from .sql import apply_in_one_statement
 from .status import (
     MESSAGE_RANK,
     RECIPIENT_RANK,
@@ -89,8 +90,6 @@ def apply_recipient_report(
 def _apply_on_postgresql(
     sms_uuid: str, msisdn: str, status: str, tx_id: str, at: datetime
 ) -> Change:
-    from ..delivery_sql import apply_in_one_statement
-
     with transaction.atomic(savepoint=False):
         row = apply_in_one_statement(
             sms_uuid, msisdn, status, recipient_statuses_below(status), tx_id, at

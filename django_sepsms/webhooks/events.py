@@ -35,6 +35,7 @@ from ..models import (
 from ..phone import normalize_phone
 from ..signals import credit_low, delivery_status_changed, send_after_commit, webhook_received
 from ..tracking.reports import Change, apply_message_report, apply_recipient_report
+from ..tracking.sql import receive_report_in_one_statement
 from ..tracking.status import PROVIDER_DELIVERY_STATUS, recipient_statuses_below
 from ..tracking.totals import refresh_message_totals
 
@@ -160,7 +161,6 @@ def _receive_report_on_postgresql(
 
     Returns ``None`` for a report the general path must handle (malformed).
     """
-    from ..delivery_sql import receive_report_in_one_statement
 
     uuid, msisdn = _text(payload, "smsUuid"), _phone(_text(payload, "msisdn"))
     status = _reported_status(event, payload)

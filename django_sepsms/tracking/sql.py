@@ -16,7 +16,7 @@ from typing import Any
 
 from django.db import connection
 
-from .models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient
+from ..models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient, WebhookEvent
 
 _SAFE_LITERAL = re.compile(r"[a-z_]+")
 
@@ -80,7 +80,6 @@ def _formatted(sql: str) -> str:
     The constants are literals, not parameters: they never change, and every
     parameter less is less to convert on each of thousands of reports.
     """
-    from .models import WebhookEvent
 
     def literal(value: str) -> str:
         if not _SAFE_LITERAL.fullmatch(value):  # only the app's own enum values
@@ -185,8 +184,6 @@ def receive_report_in_one_statement(
     A repeated delivery fails on the event's unique key, and nothing of it is
     applied: the caller treats that ``IntegrityError`` as a duplicate.
     """
-    from .models import WebhookEvent
-
     params = {
         **_report_params(sms_uuid, msisdn, status, lower, tx_id, now),
         "event": event,
