@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from ..models import Message, MessageBatch, Recipient
 from ..signals import delivery_status_changed, send_after_commit
-from .sql import apply_in_one_statement
+from .sql import announce_change, apply_in_one_statement
 from .status import (
     MESSAGE_RANK,
     RECIPIENT_RANK,
@@ -100,21 +100,7 @@ def _apply_on_postgresql(
             return Change(
                 found=True, changed=False, old_status=row.old_status, new_status=row.old_status
             )
-        recipient = Recipient(
-            pk=row.recipient_id,
-            message_id=row.message_id,
-            batch_id=row.batch_id,
-            phone=row.phone,
-            status=status,
-            tx_id=tx_id[:64],
-        )
-        send_after_commit(
-            delivery_status_changed,
-            Recipient,
-            recipient=recipient,
-            old_status=row.old_status,
-            new_status=status,
-        )
+        announce_change(row, status, tx_id)
     return Change(found=True, changed=True, old_status=row.old_status, new_status=status)
 
 

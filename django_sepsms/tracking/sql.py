@@ -17,6 +17,7 @@ from typing import Any
 from django.db import connection
 
 from ..models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient, WebhookEvent
+from ..signals import delivery_status_changed, send_after_commit
 
 _SAFE_LITERAL = re.compile(r"[a-z_]+")
 
@@ -65,12 +66,39 @@ FROM target t LEFT JOIN changed c ON c.id = t.id
 
 @dataclass(frozen=True)
 class Row:
+    """The recipient row one statement found, and whether it moved it."""
+
     recipient_id: int
     message_id: int
     old_status: str
     changed: bool
     phone: str
     batch_id: int
+
+
+def announce_change(row: Row, status: str, tx_id: str) -> None:
+    """Send ``delivery_status_changed`` for a recipient that one statement moved to ``status``.
+
+    The receivers get a stand-in ``Recipient`` built from the statement's own
+    row (id, message, batch, number, new status, ``tx_id``): no query is made.
+    """
+    if not row.changed or not delivery_status_changed.has_listeners(Recipient):
+        return
+    recipient = Recipient(
+        pk=row.recipient_id,
+        message_id=row.message_id,
+        batch_id=row.batch_id,
+        phone=row.phone,
+        status=status,
+        tx_id=tx_id[:64],
+    )
+    send_after_commit(
+        delivery_status_changed,
+        Recipient,
+        recipient=recipient,
+        old_status=row.old_status,
+        new_status=status,
+    )
 
 
 @functools.cache
@@ -160,6 +188,8 @@ FROM stored s LEFT JOIN target t ON true
 
 @dataclass(frozen=True)
 class Received:
+    """What storing and applying one report in one statement came to."""
+
     event_id: int
     outcome: str
     applied_at: datetime | None

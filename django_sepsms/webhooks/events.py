@@ -33,9 +33,9 @@ from ..models import (
     WebhookEvent,
 )
 from ..phone import normalize_phone
-from ..signals import credit_low, delivery_status_changed, send_after_commit, webhook_received
+from ..signals import credit_low, send_after_commit, webhook_received
 from ..tracking.reports import Change, apply_message_report, apply_recipient_report
-from ..tracking.sql import receive_report_in_one_statement
+from ..tracking.sql import announce_change, receive_report_in_one_statement
 from ..tracking.status import PROVIDER_DELIVERY_STATUS, recipient_statuses_below
 from ..tracking.totals import refresh_message_totals
 
@@ -201,23 +201,8 @@ def _receive_report_on_postgresql(
         msisdn=msisdn[:16],
         applied_at=received.applied_at,
     )
-    row = received.recipient
-    if row is not None and row.changed and delivery_status_changed.has_listeners(Recipient):
-        recipient = Recipient(
-            pk=row.recipient_id,
-            message_id=row.message_id,
-            batch_id=row.batch_id,
-            phone=row.phone,
-            status=status,
-            tx_id=stored.tx_id,
-        )
-        send_after_commit(
-            delivery_status_changed,
-            Recipient,
-            recipient=recipient,
-            old_status=row.old_status,
-            new_status=status,
-        )
+    if received.recipient is not None:
+        announce_change(received.recipient, status, stored.tx_id)
     _signal(stored)
     # Waiting: a timed-out send may own this number; or the send's own answer
     # is being recorded right now (see receive()); or it reports on a code.
