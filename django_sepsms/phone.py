@@ -35,6 +35,18 @@ def normalize_phone(value: object) -> str:
     return _normalize(value, sepsms_settings.PHONE_REGION, sepsms_settings.PHONE_ALLOWED_PREFIXES)
 
 
+def normalize_reported(raw: str) -> str:
+    """``raw`` normalised like :func:`normalize_phone`, or as it is when that fails.
+
+    For numbers the provider reports back: an odd one is still stored and
+    matched as written, never refused.
+    """
+    try:
+        return normalize_phone(raw)
+    except ValidationError:
+        return raw
+
+
 def _normalize(value: object, region: str, prefixes: tuple[str, ...]) -> str:
     raw = str(value if value is not None else "").strip()
     compact = _SEPARATORS.sub("", raw)

@@ -6,7 +6,6 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
@@ -15,7 +14,7 @@ from .backends.base import BaseBackend
 from .backends.loading import get_backend
 from .exceptions import SepsmsError
 from .models import FINAL_MESSAGE_STATUSES, Message, MessageBatch, Recipient
-from .phone import mask_phones_in, normalize_phone
+from .phone import mask_phones_in, normalize_reported
 from .signals import delivery_status_changed, send_after_commit
 from .tracking.reports import apply_message_report, apply_recipient_report
 from .tracking.status import (
@@ -57,13 +56,6 @@ class SyncReport:
     settled: list[int] = field(default_factory=list)
 
 
-def _phone(raw: str) -> str:
-    try:
-        return normalize_phone(raw)
-    except ValidationError:
-        return raw
-
-
 def sync_message(
     msg: Message, backend: BaseBackend, report: SyncReport | None = None
 ) -> SyncReport:
@@ -97,7 +89,7 @@ def sync_message(
             set() if batch.blocked_count and info.status in FINAL_MESSAGE_STATUSES else None
         )
         for row in backend.iter_recipient_statuses(uuid):
-            phone = _phone(row.msisdn)
+            phone = normalize_reported(row.msisdn)
             if listed is not None:
                 listed.add(phone)
             status = PROVIDER_DELIVERY_STATUS.get(row.dr_status)

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
@@ -32,7 +31,7 @@ from ..models import (
     Recipient,
     WebhookEvent,
 )
-from ..phone import normalize_phone
+from ..phone import normalize_reported
 from ..signals import credit_low, send_after_commit, webhook_received
 from ..tracking.reports import Change, apply_message_report, apply_recipient_report
 from ..tracking.sql import announce_change, receive_report_in_one_statement
@@ -95,7 +94,7 @@ def dedupe_key(event: str, payload: Mapping[str, Any], body: bytes) -> str:
     tx_id = _text(payload, "txId")
     if event.startswith("dr.") and uuid and msisdn and tx_id:
         status = _text(payload, "status").strip().lower()
-        number = _phone(msisdn).encode("utf-8", "surrogatepass")
+        number = normalize_reported(msisdn).encode("utf-8", "surrogatepass")
         number_digest = salted_hmac(_DEDUPE_NUMBER_SALT, number, algorithm="sha256")
         parts = (event, uuid, number_digest.hexdigest()[:32], tx_id, *([status] if status else []))
         key = ":".join(parts)
@@ -111,13 +110,6 @@ def dedupe_key(event: str, payload: Mapping[str, Any], body: bytes) -> str:
 def _text(payload: Mapping[str, Any], key: str) -> str:
     value = payload.get(key)
     return value if isinstance(value, str) else ""
-
-
-def _phone(raw: str) -> str:
-    try:
-        return normalize_phone(raw)
-    except ValidationError:
-        return raw
 
 
 def receive(event: str, timestamp: int, payload: Mapping[str, Any], body: bytes) -> Outcome:
@@ -138,7 +130,7 @@ def receive(event: str, timestamp: int, payload: Mapping[str, Any], body: bytes)
                 outcome=outcome,
                 sms_uuid=_text(payload, "smsUuid")[:64],
                 tx_id=_text(payload, "txId")[:64],
-                msisdn=_phone(_text(payload, "msisdn"))[:16],
+                msisdn=normalize_reported(_text(payload, "msisdn"))[:16],
                 error=error[:255],
                 applied_at=timezone.now() if outcome == WebhookEvent.Outcome.APPLIED else None,
             )
@@ -162,7 +154,7 @@ def _receive_report_on_postgresql(
     Returns ``None`` for a report the general path must handle (malformed).
     """
 
-    uuid, msisdn = _text(payload, "smsUuid"), _phone(_text(payload, "msisdn"))
+    uuid, msisdn = _text(payload, "smsUuid"), normalize_reported(_text(payload, "msisdn"))
     status = _reported_status(event, payload)
     if not uuid or not msisdn or status is None:
         return None
@@ -237,7 +229,7 @@ def _reported_status(event: str, payload: Mapping[str, Any]) -> str | None:
 
 
 def _apply_delivery_report(event: str, payload: Mapping[str, Any]) -> tuple[str, str]:
-    uuid, msisdn = _text(payload, "smsUuid"), _phone(_text(payload, "msisdn"))
+    uuid, msisdn = _text(payload, "smsUuid"), normalize_reported(_text(payload, "msisdn"))
     if not uuid or not msisdn:
         return WebhookEvent.Outcome.FAILED, "no smsUuid or msisdn"
     status = _reported_status(event, payload)
@@ -264,7 +256,7 @@ def _outcome(change: Change) -> tuple[str, str]:
 
 def _apply_otp_verified(payload: Mapping[str, Any]) -> tuple[str, str]:
     reference = normalise_reference(_text(payload, "reference"))
-    phone = _phone(_text(payload, "destination"))
+    phone = normalize_reported(_text(payload, "destination"))
     challenge = (
         OtpChallenge.objects.filter(reference=reference, phone=phone)
         .order_by("-created_at")
