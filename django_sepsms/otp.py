@@ -32,7 +32,7 @@ from .models import Message, OtpChallenge
 from .phone import mask_phone, normalize_phone
 from .sending import PreparedMessage, deliver_message, record_message, resolve_origin
 from .signals import otp_failed, otp_sent, otp_verified, send_after_commit
-from .webhooks.events import apply_waiting_events
+from .tracking.events import apply_waiting_events
 
 logger = logging.getLogger("django_sepsms")
 

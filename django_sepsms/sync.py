@@ -16,6 +16,7 @@ from .exceptions import SepsmsError
 from .models import FINAL_MESSAGE_STATUSES, Message, MessageBatch, Recipient
 from .phone import mask_phones_in, normalize_reported
 from .signals import delivery_status_changed, send_after_commit
+from .tracking.events import resolve_unconfirmed
 from .tracking.reports import apply_message_report, apply_recipient_report
 from .tracking.status import (
     MESSAGE_RANK,
@@ -25,7 +26,6 @@ from .tracking.status import (
     delivered_delta,
 )
 from .tracking.totals import refresh_message_totals
-from .webhooks.events import resolve_unconfirmed
 
 logger = logging.getLogger("django_sepsms")
 

@@ -349,7 +349,7 @@ def test_sms_event_status_must_match(client: Client, message: Message) -> None:
 
 def test_an_ambiguous_number_is_not_adopted(client: Client, sms_outbox: list[Any]) -> None:
     from django_sepsms.sending import prepare_message, record_message
-    from django_sepsms.webhooks.events import resolve_unconfirmed
+    from django_sepsms.tracking.events import resolve_unconfirmed
 
     first = record_message(prepare_message("A", ["0812345678"]))
     second = record_message(prepare_message("B", ["0812345678"]))

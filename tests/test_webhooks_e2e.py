@@ -168,7 +168,7 @@ def test_a_codes_report_is_never_taken_by_a_timed_out_send(sim: Simulator) -> No
 
 @pytest.mark.django_db(transaction=True)
 def test_a_codes_report_waiting_from_before_is_not_taken_by_sync(sim: Simulator) -> None:
-    from django_sepsms.webhooks.events import resolve_unconfirmed
+    from django_sepsms.tracking.events import resolve_unconfirmed
 
     sim.delivery_delay = 3600
     sim.delay_next("/message/send", seconds=1.0, process=True)

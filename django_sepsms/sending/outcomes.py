@@ -15,6 +15,7 @@ from ..exceptions import (
     SepsmsError,
 )
 from ..models import Message, MessageBatch, Recipient
+from ..tracking.events import apply_waiting_events, resolve_unconfirmed
 from ..tracking.totals import refresh_message_totals
 
 logger = logging.getLogger("django_sepsms")
@@ -83,8 +84,6 @@ def record_batch_result(batch: MessageBatch, result: SendResult) -> None:
             batch=batch, status__in=[Recipient.Status.QUEUED, Recipient.Status.UNCONFIRMED]
         ).update(status=recipient_status, status_changed_at=now)
     # Reports can beat the answer to the send that caused them.
-    from ..webhooks.events import apply_waiting_events
-
     apply_waiting_events(result.uuid)
 
 
@@ -108,8 +107,6 @@ def record_batch_error(batch: MessageBatch, exc: SepsmsError) -> None:
         )
     if ambiguous:
         # Its delivery reports may already be here, waiting for a uuid.
-        from ..webhooks.events import resolve_unconfirmed
-
         batch.status = status
         resolve_unconfirmed(batch)
 

@@ -66,6 +66,29 @@ PROVIDER_DELIVERY_STATUS: dict[str, str] = {
     "refunded": R.REFUNDED,
 }
 
+#: ``sms.*`` events → the message status they report.
+SMS_EVENT_STATUS = {
+    "sms.sent": M.PROCESSING,
+    "sms.completed": M.COMPLETED,
+    "sms.failed": M.FAILED,
+}
+
+#: ``sms.*`` events → the ``status`` values their bodies may carry.
+SMS_EVENT_BODY_STATUSES = {
+    "sms.sent": {"processing", "sent", "pending"},
+    "sms.completed": {"completed"},
+    "sms.failed": {"failed"},
+}
+
+#: ``dr.*`` events → the delivery status they report.
+DR_EVENT_STATUS = {"dr.success": "success", "dr.failed": "failed"}
+
+#: ``dr.*`` events → the recipient statuses their bodies' ``status`` may map to.
+DR_EVENT_RECIPIENT_STATUSES: dict[str, frozenset[str]] = {
+    "dr.success": frozenset({R.SUCCESS}),
+    "dr.failed": frozenset(FAILED_RECIPIENT_STATUSES),
+}
+
 
 def recipient_statuses_below(status: str) -> list[str]:
     """Statuses a recipient may leave for ``status``."""
