@@ -106,7 +106,7 @@ def test_dedupe_key_holds_no_number(support: Client, boss: Client, sms_outbox: A
 
 
 def test_the_number_in_a_report_key_is_a_keyed_digest() -> None:
-    from django_sepsms.webhooks.events import dedupe_key
+    from django_sepsms.webhooks.storage import dedupe_key
 
     report = {"smsUuid": "sms-1", "msisdn": PHONE, "txId": "tx-1", "status": "success"}
     key = dedupe_key("dr.success", report, b"")

@@ -398,7 +398,7 @@ def test_a_later_status_of_the_same_report_is_not_a_duplicate(
 
 
 def test_long_report_keys_are_hashed_to_fit_not_cut(client: Client, message: Message) -> None:
-    from django_sepsms.webhooks.events import _DEDUPE_KEY_LENGTH
+    from django_sepsms.webhooks.storage import _DEDUPE_KEY_LENGTH
 
     assert WebhookEvent._meta.get_field("dedupe_key").max_length == _DEDUPE_KEY_LENGTH
     long = "t" * 200

@@ -17,8 +17,8 @@ from django.views.decorators.http import require_POST
 from ..conf import sepsms_settings
 from ..exceptions import WebhookValidationError
 from ..redaction import hide_sensitive_values
-from .events import receive
 from .payload import MalformedBody, parse_payload
+from .storage import receive
 from .verify import verify_delivery
 
 logger = logging.getLogger("django_sepsms.webhooks")

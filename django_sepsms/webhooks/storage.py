@@ -1,4 +1,4 @@
-"""Storing each genuine webhook once and applying it to the recorded rows.
+"""Storing each genuine webhook once, then applying it (:mod:`django_sepsms.tracking.events`).
 
 The provider's payloads carry no event id, so a delivery is identified by its
 event name, ``smsUuid``, number and ``txId`` (delivery reports) or by a hash of
