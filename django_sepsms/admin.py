@@ -234,7 +234,7 @@ class MessageAdmin(LogAdmin):
 
     @admin.action(description=_("Refresh delivery status from the provider"), permissions=["send"])
     def refresh_status(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        from .sync import sync_messages
+        from .tracking.sync import sync_messages
 
         report = sync_messages(queryset.iterator())
         self.message_user(

@@ -28,8 +28,8 @@ from django_sepsms import dashboard, send_otp, send_sms
 from django_sepsms.backends.locmem import LocmemBackend
 from django_sepsms.exceptions import ProviderValidationError
 from django_sepsms.models import Message, OtpChallenge, PhoneNumber, Recipient, WebhookEvent
-from django_sepsms.sync import sync_messages
 from django_sepsms.testing import sign_webhook, webhook_body
+from django_sepsms.tracking.sync import sync_messages
 
 pytestmark = pytest.mark.django_db
 

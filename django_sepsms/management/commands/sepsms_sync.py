@@ -14,7 +14,7 @@ from django_sepsms.sending.recovery import (
     recover_abandoned_batches,
     resume_stalled_messages,
 )
-from django_sepsms.sync import open_messages, sync_messages
+from django_sepsms.tracking.sync import open_messages, sync_messages
 
 
 class Command(BaseCommand):

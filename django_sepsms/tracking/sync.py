@@ -10,22 +10,22 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from .backends.base import BaseBackend
-from .backends.loading import get_backend
-from .exceptions import SepsmsError
-from .models import FINAL_MESSAGE_STATUSES, Message, MessageBatch, Recipient
-from .phone import mask_phones_in, normalize_reported
-from .signals import delivery_status_changed, send_after_commit
-from .tracking.events import resolve_unconfirmed
-from .tracking.reports import apply_message_report, apply_recipient_report
-from .tracking.status import (
+from ..backends.base import BaseBackend
+from ..backends.loading import get_backend
+from ..exceptions import SepsmsError
+from ..models import FINAL_MESSAGE_STATUSES, Message, MessageBatch, Recipient
+from ..phone import mask_phones_in, normalize_reported
+from ..signals import delivery_status_changed, send_after_commit
+from .events import resolve_unconfirmed
+from .reports import apply_message_report, apply_recipient_report
+from .status import (
     MESSAGE_RANK,
     PROVIDER_DELIVERY_STATUS,
     RECIPIENT_RANK,
     RECIPIENT_TERMINAL,
     delivered_delta,
 )
-from .tracking.totals import refresh_message_totals
+from .totals import refresh_message_totals
 
 logger = logging.getLogger("django_sepsms")
 
