@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from django_sepsms.retention import purge
+from django_sepsms.tracking.retention import purge
 
 
 class Command(BaseCommand):

@@ -11,8 +11,8 @@ from django.db import models, transaction
 from django.db.models import Value
 from django.db.models.functions import Concat, Right
 
-from .models import Message, MessageBatch, OtpChallenge, Recipient, WebhookEvent
-from .phone import mask_phones_in
+from ..models import Message, MessageBatch, OtpChallenge, Recipient, WebhookEvent
+from ..phone import mask_phones_in
 
 BATCH = 1000
 ANONYMISED_TEXT = "[removed]"
