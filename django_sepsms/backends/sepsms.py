@@ -18,7 +18,7 @@ from django.views.decorators.debug import sensitive_variables
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from .. import __version__, contract, throttle
+from .. import __version__, contract
 from ..conf import otp_code_length, sepsms_settings
 from ..exceptions import (
     AmbiguousRequestError,
@@ -33,6 +33,7 @@ from ..exceptions import (
     ProviderValidationError,
     SepsmsError,
 )
+from . import throttle
 from .base import (
     BaseBackend,
     MessageStatusResult,
