@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -38,6 +38,13 @@ _OTP_VERIFY_FAILURE_CODES = frozenset(
         contract.ERROR_OTP_TOO_MANY_ATTEMPTS,
     }
 )
+
+_T = TypeVar("_T")
+
+
+def _option(value: _T | None, setting: str) -> _T:
+    """``value`` when given, else the ``SEPSMS`` setting named ``setting``."""
+    return value if value is not None else getattr(sepsms_settings, setting)
 
 
 def _as_int(value: Any, default: int = 0) -> int:
@@ -95,16 +102,12 @@ class SepsmsBackend(HttpTransport, BaseBackend):
         **kwargs: Any,
     ) -> None:
         super().__init__(
-            api_key=api_key if api_key is not None else sepsms_settings.API_KEY,
-            base_url=base_url or sepsms_settings.BASE_URL,
-            timeout=timeout if timeout is not None else sepsms_settings.TIMEOUT,
-            connect_timeout=(
-                connect_timeout if connect_timeout is not None else sepsms_settings.CONNECT_TIMEOUT
-            ),
-            max_retries=max_retries if max_retries is not None else sepsms_settings.MAX_RETRIES,
-            max_retry_wait=(
-                max_retry_wait if max_retry_wait is not None else sepsms_settings.MAX_RETRY_WAIT
-            ),
+            api_key=_option(api_key, "API_KEY"),
+            base_url=_option(base_url or None, "BASE_URL"),
+            timeout=_option(timeout, "TIMEOUT"),
+            connect_timeout=_option(connect_timeout, "CONNECT_TIMEOUT"),
+            max_retries=_option(max_retries, "MAX_RETRIES"),
+            max_retry_wait=_option(max_retry_wait, "MAX_RETRY_WAIT"),
             sleep=sleep,
             fail_silently=fail_silently,
             **kwargs,
