@@ -13,7 +13,7 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from django_sepsms import throttle
+from django_sepsms.backends import throttle
 from django_sepsms.exceptions import RateLimitedError
 
 _SETUP = """
@@ -121,7 +121,8 @@ def test_holds_across_processes(limit: str, tries: int, now: str, granted: int) 
     """Four processes race for the slots of one limit through the shared cache."""
     body = f"""
         import time
-        from django_sepsms import contract, throttle
+        from django_sepsms import contract
+        from django_sepsms.backends import throttle
         from django_sepsms.exceptions import RateLimitedError
         clock = (lambda: float(sys.argv[1])) if sys.argv[1] else time.time
         ok = 0

@@ -15,6 +15,7 @@ from .. import contract
 from ..conf import sepsms_settings
 from ..exceptions import NotSupportedError
 from ..phone import mask_phone
+from ..segments import count_segments
 
 
 @dataclass(frozen=True)
@@ -214,8 +215,6 @@ class LocalBackend(BaseBackend):
     """
 
     def send_message(self, sms: OutgoingSms) -> SendResult:
-        from ..segments import count_segments
-
         credits = sum(count_segments(text) for _, text in sms.rendered())
         self.deliver(sms)
         return SendResult(

@@ -22,8 +22,8 @@ from collections.abc import Callable
 
 from django.core.cache import BaseCache, caches
 
-from .conf import sepsms_settings
-from .exceptions import RateLimitedError
+from ..conf import sepsms_settings
+from ..exceptions import RateLimitedError
 
 _MAX_SUBWINDOWS = 12
 #: Limits up to this many requests get one cache key per slot (exact).
