@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 
 from .admin_helpers import badge
 from .conf import sepsms_settings
-from .exceptions import SepsmsError
+from .exceptions import SepsmsError, error_code_of
 from .models import FAILED_RECIPIENT_STATUSES, Message, OtpChallenge, Recipient
 from .phone import mask_phone, mask_phones_in
 
@@ -40,7 +40,7 @@ def credit_balance() -> tuple[int | None, str]:
     except SepsmsError as exc:
         # A provider's message may quote a number.
         logger.warning("Dashboard could not read the balance: %s", mask_phones_in(str(exc)))
-        return None, str(getattr(exc, "code", "") or type(exc).__name__)
+        return None, error_code_of(exc)
     cache.set(_BALANCE_KEY, balance, BALANCE_CACHE_SECONDS)
     return balance, ""
 

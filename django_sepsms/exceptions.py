@@ -23,6 +23,11 @@ class SepsmsError(Exception):
     configuration_problem: bool = False
 
 
+def error_code_of(exc: BaseException) -> str:
+    """The code recorded for ``exc``: its ``code``, else the name of its class."""
+    return str(getattr(exc, "code", "") or type(exc).__name__)
+
+
 class ConfigurationError(SepsmsError, ImproperlyConfigured):
     """The ``SEPSMS`` settings are incomplete or contradictory."""
 

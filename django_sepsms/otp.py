@@ -27,7 +27,13 @@ from . import contract
 from .backends.base import BaseBackend
 from .backends.loading import get_backend
 from .conf import sepsms_settings
-from .exceptions import AmbiguousRequestError, NotSupportedError, ProviderError, SepsmsError
+from .exceptions import (
+    AmbiguousRequestError,
+    NotSupportedError,
+    ProviderError,
+    SepsmsError,
+    error_code_of,
+)
 from .models import Message, OtpChallenge
 from .phone import mask_phone, normalize_phone
 from .sending import PreparedMessage, deliver_message, record_message, resolve_origin
@@ -189,7 +195,7 @@ def attempt_otp(
         else:
             _send_local_code(challenge, backend, origin, template)
     except SepsmsError as exc:
-        code = getattr(exc, "code", "") or type(exc).__name__
+        code = error_code_of(exc)
         status = (
             OtpChallenge.Status.UNCONFIRMED
             if isinstance(exc, AmbiguousRequestError)
@@ -327,7 +333,7 @@ def _check(
             ok = _provider_says(challenge, pin, backend)
     except (ProviderError, NotSupportedError) as exc:
         # The attempt counts: an attacker must not get free guesses from errors.
-        challenge.error_code = (getattr(exc, "code", "") or type(exc).__name__)[:64]
+        challenge.error_code = error_code_of(exc)[:64]
         _save(challenge)
         return VerificationResult(False, Reason.ERROR, challenge)
     if ok:

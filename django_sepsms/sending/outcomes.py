@@ -13,6 +13,7 @@ from ..backends.base import SendResult
 from ..exceptions import (
     AmbiguousRequestError,
     SepsmsError,
+    error_code_of,
 )
 from ..models import Message, MessageBatch, Recipient
 from ..tracking.events import apply_waiting_events, resolve_unconfirmed
@@ -89,7 +90,7 @@ def record_batch_result(batch: MessageBatch, result: SendResult) -> None:
 
 def record_batch_error(batch: MessageBatch, exc: SepsmsError) -> None:
     """Record ``exc`` on ``batch``: failed, or unconfirmed when the request may have arrived."""
-    code = getattr(exc, "code", "") or type(exc).__name__
+    code = error_code_of(exc)
     ambiguous = isinstance(exc, AmbiguousRequestError)
     status = Message.Status.UNCONFIRMED if ambiguous else Message.Status.FAILED
     rstatus = Recipient.Status.UNCONFIRMED if ambiguous else Recipient.Status.FAILED
@@ -146,7 +147,7 @@ def mark_unconfirmed_not_sent(msg: Message) -> int:
 
 def fail_remaining(msg: Message, exc: SepsmsError) -> None:
     """Fail the batches never attempted, with the error that stopped the send."""
-    code = (getattr(exc, "code", "") or type(exc).__name__)[:64]
+    code = error_code_of(exc)[:64]
     now = timezone.now()
     with transaction.atomic():
         batches = msg.batches.filter(status=Message.Status.QUEUED)
