@@ -142,5 +142,26 @@ class OtpError(SepsmsError):
     """An OTP could not be sent (limits, bad number, provider failure)."""
 
 
+class OtpRateLimited(OtpError):
+    """Over a limit: nothing was sent or checked. ``retry_after`` is in seconds."""
+
+    def __init__(self, limit: str, retry_after: int) -> None:
+        self.limit = limit
+        self.retry_after = max(1, int(retry_after))
+        super().__init__(f"Over the {limit} limit; retry in {self.retry_after}s.")
+
+
+class CodeUnavailable(SepsmsError):
+    """The code could not be sent or checked now: try later.
+
+    The built-in flows do not raise it (their answers never depend on the
+    provider); views keep catching it for flows of a project's own.
+    """
+
+
+class InvalidToken(SepsmsError):
+    """A token is malformed, forged, expired, or for another purpose."""
+
+
 class WebhookValidationError(SepsmsError, SuspiciousOperation):
     """A webhook delivery is not genuine: bad or missing signature, stale timestamp."""

@@ -47,7 +47,6 @@ from . import limits
 from .backends.base import BaseBackend
 from .backends.loading import get_backend
 from .conf import sepsms_settings
-from .exceptions import SepsmsError
 from .models import PhoneNumber
 from .otp import (
     VerificationResult,
@@ -73,14 +72,6 @@ _SAMPLE_LIFETIME = 120.0
 _LONGEST_SAMPLE = 30.0
 #: The random part of the answer target, as a share of OTP_MIN_ANSWER_TIME.
 _JITTER = 0.25
-
-
-class CodeUnavailable(SepsmsError):
-    """The code could not be sent or checked now: try later.
-
-    The built-in flows do not raise it (their answers never depend on the
-    provider); views keep catching it for flows of a project's own.
-    """
 
 
 @dataclass(frozen=True)

@@ -24,18 +24,9 @@ from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
 from .conf import sepsms_settings
-from .exceptions import OtpError
+from .exceptions import OtpRateLimited
 
 _UNKNOWN_IP = "unknown"
-
-
-class OtpRateLimited(OtpError):
-    """Over a limit: nothing was sent or checked. ``retry_after`` is in seconds."""
-
-    def __init__(self, limit: str, retry_after: int) -> None:
-        self.limit = limit
-        self.retry_after = max(1, int(retry_after))
-        super().__init__(f"Over the {limit} limit; retry in {self.retry_after}s.")
 
 
 def client_ip(request: HttpRequest | None) -> str:

@@ -45,7 +45,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from .conf import sepsms_settings
-from .exceptions import SepsmsError
+from .exceptions import InvalidToken
 from .flows import LOGIN
 from .models import OtpChallenge
 from .phone import mask_phone
@@ -61,10 +61,6 @@ FLOW_SALT = "django_sepsms.flow"
 FLOW_TOKEN_GRACE = 60
 
 logger = logging.getLogger("django_sepsms")
-
-
-class InvalidToken(SepsmsError):
-    """A token is malformed, forged, expired, or for another purpose."""
 
 
 @dataclass(frozen=True)

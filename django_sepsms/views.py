@@ -20,7 +20,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from .flows import ADD_PHONE, LOGIN, CodeRequest, CodeUnavailable, check_code, request_code
+from .exceptions import CodeUnavailable
+from .flows import ADD_PHONE, LOGIN, CodeRequest, check_code, request_code
 from .forms import CodeForm, PhoneForm
 from .limits import OtpRateLimited
 from .models import PhoneNumber

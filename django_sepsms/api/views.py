@@ -38,7 +38,8 @@ from rest_framework.views import APIView
 
 from .. import flows, limits
 from ..contract import normalise_reference
-from ..flows import ADD_PHONE, LOGIN, CodeUnavailable, check_code, request_code
+from ..exceptions import CodeUnavailable
+from ..flows import ADD_PHONE, LOGIN, check_code, request_code
 from ..limits import OtpRateLimited
 from ..models import OtpChallenge, PhoneNumber
 from ..phone import mask_phone
