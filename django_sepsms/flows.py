@@ -48,7 +48,7 @@ from .backends.base import BaseBackend
 from .backends.loading import get_backend
 from .conf import sepsms_settings
 from .models import PhoneNumber
-from .otp import (
+from .otp.challenges import (
     VerificationResult,
     attempt_otp,
     code_ttl,

@@ -20,9 +20,10 @@ from django.conf import settings
 from django.test import Client, override_settings
 from django.urls import path
 
-from django_sepsms import flows, otp, send_sms
+from django_sepsms import flows, send_sms
 from django_sepsms.api.views import PhoneTokenLoginView
 from django_sepsms.models import Message, Recipient, WebhookEvent
+from django_sepsms.otp import challenges
 from django_sepsms.sending import deliver
 from django_sepsms.signals import credit_low, webhook_received
 from django_sepsms.testing import sign_webhook
@@ -164,7 +165,7 @@ def _fail(case: str) -> Any:
         local = {**settings.SEPSMS, "OTP_MODE": "local", "LOGIN_CREATE_USERS": True}
         with (
             override_settings(SEPSMS=local),
-            mock.patch.object(otp, "_make_code", return_value=CODE),
+            mock.patch.object(challenges, "_make_code", return_value=CODE),
             mock.patch.object(deliver, "_claim", _outage),
         ):
             return client.post("/sepsms/login/", {"phone": typed})

@@ -23,22 +23,22 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.views.decorators.debug import sensitive_variables
 
-from . import contract
-from .backends.base import BaseBackend
-from .backends.loading import get_backend
-from .conf import sepsms_settings
-from .exceptions import (
+from .. import contract
+from ..backends.base import BaseBackend
+from ..backends.loading import get_backend
+from ..conf import sepsms_settings
+from ..exceptions import (
     AmbiguousRequestError,
     NotSupportedError,
     ProviderError,
     SepsmsError,
     error_code_of,
 )
-from .models import Message, OtpChallenge
-from .phone import mask_phone, normalize_phone
-from .sending import PreparedMessage, deliver_message, record_message, resolve_origin
-from .signals import otp_failed, otp_sent, otp_verified, send_after_commit
-from .tracking.events import apply_waiting_events
+from ..models import Message, OtpChallenge
+from ..phone import mask_phone, normalize_phone
+from ..sending import PreparedMessage, deliver_message, record_message, resolve_origin
+from ..signals import otp_failed, otp_sent, otp_verified, send_after_commit
+from ..tracking.events import apply_waiting_events
 
 logger = logging.getLogger("django_sepsms")
 

@@ -1,0 +1,10 @@
+"""One-time codes and the phone flows built on them.
+
+:func:`send_otp` and :func:`verify_otp` are the Python API; ``flows`` holds the
+two steps every phone page and API view goes through, ``limits`` the end-user
+limits, ``views`` and ``forms`` the built-in pages.
+"""
+
+from .challenges import Reason, VerificationResult, ascii_digits, send_otp, verify_otp
+
+__all__ = ["Reason", "VerificationResult", "ascii_digits", "send_otp", "verify_otp"]
