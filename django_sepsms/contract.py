@@ -9,6 +9,7 @@ one to change.
 from __future__ import annotations
 
 import re
+import string
 from typing import Final
 
 #: [page] The v2 base URL.
@@ -151,6 +152,10 @@ def render_variables(text: str, values: dict[str, object] | None) -> str:
 # --- OTP references [assumed] -----------------------------------------------
 #: The longest reference stored (``OtpChallenge.reference``).
 OTP_REFERENCE_MAX_LENGTH: Final = 32
+#: The provider's references: six of A-Z and 0-9 (its page's example is
+#: ``A3K9X2``; the simulator makes them so). Decoys in provider mode are drawn so.
+PROVIDER_REFERENCE_ALPHABET: Final = string.ascii_uppercase + string.digits
+PROVIDER_REFERENCE_LENGTH: Final = 6
 
 
 def normalise_reference(value: object) -> str:

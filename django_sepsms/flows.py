@@ -15,7 +15,7 @@ The rule that keeps registered numbers hidden, decided here and nowhere else:
    decoy's do, so no second SMS follows at once.
 2. A reference shown for a number that got no code (a decoy, or a send that
    failed before the provider gave one) is drawn like a real one in the
-   current ``OTP_MODE``: :func:`~django_sepsms.otp.make_decoy_reference`.
+   current ``OTP_MODE``: :func:`~django_sepsms.otp.codes.make_decoy_reference`.
 3. Every answer of both steps, real or decoy, waits until one target: the
    longer of ``OTP_MIN_ANSWER_TIME`` and the slowest of the recent real
    requests of that step (the last 50 of the last two minutes, failures
@@ -48,13 +48,8 @@ from .backends.base import BaseBackend
 from .backends.loading import get_backend
 from .conf import sepsms_settings
 from .models import PhoneNumber
-from .otp.challenges import (
-    VerificationResult,
-    attempt_otp,
-    code_ttl,
-    make_decoy_reference,
-    verify_otp,
-)
+from .otp.challenges import VerificationResult, attempt_otp, verify_otp
+from .otp.codes import code_ttl, make_decoy_reference
 from .phone import mask_phone, normalize_phone
 
 logger = logging.getLogger("django_sepsms")

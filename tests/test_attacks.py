@@ -165,7 +165,7 @@ def _fail(case: str) -> Any:
         local = {**settings.SEPSMS, "OTP_MODE": "local", "LOGIN_CREATE_USERS": True}
         with (
             override_settings(SEPSMS=local),
-            mock.patch.object(challenges, "_make_code", return_value=CODE),
+            mock.patch.object(challenges, "make_code", return_value=CODE),
             mock.patch.object(deliver, "_claim", _outage),
         ):
             return client.post("/sepsms/login/", {"phone": typed})

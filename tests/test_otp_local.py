@@ -14,7 +14,7 @@ from django.utils import timezone
 from django_sepsms import send_otp, verify_otp
 from django_sepsms.models import Message, OtpChallenge
 from django_sepsms.otp import Reason
-from django_sepsms.otp.challenges import hash_code
+from django_sepsms.otp.codes import hash_code
 from django_sepsms.signals import otp_failed, otp_sent, otp_verified
 
 pytestmark = pytest.mark.django_db

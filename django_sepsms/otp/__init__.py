@@ -5,6 +5,7 @@ two steps every phone page and API view goes through, ``limits`` the end-user
 limits, ``views`` and ``forms`` the built-in pages.
 """
 
-from .challenges import Reason, VerificationResult, ascii_digits, send_otp, verify_otp
+from .challenges import Reason, VerificationResult, send_otp, verify_otp
+from .codes import ascii_digits
 
 __all__ = ["Reason", "VerificationResult", "ascii_digits", "send_otp", "verify_otp"]

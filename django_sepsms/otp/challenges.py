@@ -9,9 +9,6 @@ way the app enforces expiry, the attempt cap and single use, under a row lock.
 from __future__ import annotations
 
 import logging
-import secrets
-import string
-import unicodedata
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -20,7 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.debug import sensitive_variables
 
 from .. import contract
@@ -39,19 +36,20 @@ from ..phone import mask_phone, normalize_phone
 from ..sending import PreparedMessage, deliver_message, record_message, resolve_origin
 from ..signals import otp_failed, otp_sent, otp_verified, send_after_commit
 from ..tracking.events import apply_waiting_events
+from .codes import (
+    ascii_digits,
+    hash_code,
+    make_code,
+    make_reference,
+    render_otp_text,
+    uses_provider_otp,
+)
 
 logger = logging.getLogger("django_sepsms")
 
 #: Codes a new one for the same number and purpose replaces.
 _REPLACEABLE = (OtpChallenge.Status.PENDING, OtpChallenge.Status.UNCONFIRMED)
 
-_REFERENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-_REFERENCE_LENGTH = 6
-#: [assumed] The provider's references: six of A-Z and 0-9 (its page's example
-#: is ``A3K9X2``; the simulator makes them so). Decoys in provider mode use it.
-PROVIDER_REFERENCE_ALPHABET = string.ascii_uppercase + string.digits
-PROVIDER_REFERENCE_LENGTH = 6
-_HASH_SALT = "django_sepsms.otp.code"
 _MAX_PIN_LENGTH = 16
 
 
@@ -80,58 +78,6 @@ class VerificationResult:
 
     def __bool__(self) -> bool:
         return self.verified
-
-
-@sensitive_variables("code")
-def hash_code(reference: str, phone: str, code: str) -> str:
-    """Keyed hash (HMAC-SHA256 under ``SECRET_KEY``) of one code of one challenge."""
-    return salted_hmac(_HASH_SALT, f"{reference}:{phone}:{code}", algorithm="sha256").hexdigest()
-
-
-@sensitive_variables()
-def _make_code(length: int) -> str:
-    return "".join(secrets.choice("0123456789") for _ in range(length))
-
-
-def ascii_digits(text: str) -> str:
-    """``text`` with every Unicode decimal digit (Thai, Arabic-Indic, full-width…) in ASCII."""
-    return "".join(
-        ch if (digit := unicodedata.decimal(ch, None)) is None else str(digit) for ch in text
-    )
-
-
-def make_reference() -> str:
-    """A random reference of a code this app makes (six capitals and digits, no 0, 1, I, O)."""
-    return "".join(secrets.choice(_REFERENCE_ALPHABET) for _ in range(_REFERENCE_LENGTH))
-
-
-def make_decoy_reference(backend: BaseBackend | None = None) -> str:
-    """A reference drawn like a real code's would be now: the provider's form in
-    provider mode, :func:`make_reference`'s otherwise. For answers that send nothing."""
-    if uses_provider_otp(backend or get_backend()):
-        return "".join(
-            secrets.choice(PROVIDER_REFERENCE_ALPHABET) for _ in range(PROVIDER_REFERENCE_LENGTH)
-        )
-    return make_reference()
-
-
-def code_ttl(backend: BaseBackend | None = None) -> int:
-    """The life, in seconds, of a code sent now (the provider's range in provider mode)."""
-    ttl = sepsms_settings.OTP_TTL
-    if uses_provider_otp(backend or get_backend()):
-        low, high = contract.OTP_TTL_RANGE
-        return min(high, max(low, ttl))
-    return ttl
-
-
-def render_otp_text(template: str, code: str, reference: str) -> str:
-    return template.replace(contract.OTP_CODE_PLACEHOLDER, code).replace(
-        contract.OTP_REF_PLACEHOLDER, reference
-    )
-
-
-def uses_provider_otp(backend: BaseBackend) -> bool:
-    return sepsms_settings.OTP_MODE == "provider" and backend.supports_provider_otp
 
 
 def send_otp(
@@ -235,7 +181,7 @@ def _send_provider_code(
 def _send_local_code(
     challenge: OtpChallenge, backend: BaseBackend, origin: str, template: str
 ) -> None:
-    code = _make_code(sepsms_settings.otp_code_length)
+    code = make_code(sepsms_settings.otp_code_length)
     challenge.code_hash = hash_code(challenge.reference, challenge.phone, code)
     redacted = render_otp_text(template, "*" * len(code), challenge.reference)
     msg = record_message(
