@@ -46,12 +46,12 @@ from django.views.decorators.debug import sensitive_variables
 
 from .conf import sepsms_settings
 from .exceptions import InvalidToken
-from .flows import LOGIN
 from .models import OtpChallenge
+from .otp.flows import LOGIN
 from .phone import mask_phone
 
 if TYPE_CHECKING:
-    from .flows import CodeRequest
+    from .otp.flows import CodeRequest
 
 #: Salt of verification tokens.
 VERIFICATION_SALT = "django_sepsms.verification"

@@ -21,10 +21,10 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from .exceptions import CodeUnavailable
-from .flows import ADD_PHONE, LOGIN, CodeRequest, check_code, request_code
 from .forms import CodeForm, PhoneForm
 from .limits import OtpRateLimited
 from .models import PhoneNumber
+from .otp.flows import ADD_PHONE, LOGIN, CodeRequest, check_code, request_code
 from .phone import mask_phone
 from .redaction import hide_sensitive_values
 

@@ -20,10 +20,10 @@ from django.conf import settings
 from django.test import Client, override_settings
 from django.urls import path
 
-from django_sepsms import flows, send_sms
+from django_sepsms import send_sms
 from django_sepsms.api.views import PhoneTokenLoginView
 from django_sepsms.models import Message, Recipient, WebhookEvent
-from django_sepsms.otp import challenges
+from django_sepsms.otp import challenges, flows
 from django_sepsms.sending import deliver
 from django_sepsms.signals import credit_low, webhook_received
 from django_sepsms.testing import sign_webhook

@@ -26,9 +26,9 @@ from django.core.cache import cache
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from django_sepsms import flows
 from django_sepsms.conf import sepsms_settings
 from django_sepsms.models import OtpChallenge, PhoneNumber
+from django_sepsms.otp import flows
 from django_sepsms.simulator import Simulator
 from tests.helpers import http_settings
 

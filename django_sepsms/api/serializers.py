@@ -19,7 +19,7 @@ from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from ..flows import ADD_PHONE, LOGIN
+from ..otp.flows import ADD_PHONE, LOGIN
 from ..phone import normalize_phone
 from .schema import constant_field
 

@@ -36,12 +36,13 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import flows, limits
+from .. import limits
 from ..contract import normalise_reference
 from ..exceptions import CodeUnavailable
-from ..flows import ADD_PHONE, LOGIN, check_code, request_code
 from ..limits import OtpRateLimited
 from ..models import OtpChallenge, PhoneNumber
+from ..otp import flows
+from ..otp.flows import ADD_PHONE, LOGIN, check_code, request_code
 from ..phone import mask_phone
 from ..redaction import hide_sensitive_values
 from ..tokens import (

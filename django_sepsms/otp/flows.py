@@ -43,14 +43,14 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from . import limits
-from .backends.base import BaseBackend
-from .backends.loading import get_backend
-from .conf import sepsms_settings
-from .models import PhoneNumber
-from .otp.challenges import VerificationResult, attempt_otp, verify_otp
-from .otp.codes import code_ttl, make_decoy_reference
-from .phone import mask_phone, normalize_phone
+from .. import limits
+from ..backends.base import BaseBackend
+from ..backends.loading import get_backend
+from ..conf import sepsms_settings
+from ..models import PhoneNumber
+from ..phone import mask_phone, normalize_phone
+from .challenges import VerificationResult, attempt_otp, verify_otp
+from .codes import code_ttl, make_decoy_reference
 
 logger = logging.getLogger("django_sepsms")
 
