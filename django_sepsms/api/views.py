@@ -41,8 +41,8 @@ from ..contract import normalise_reference
 from ..exceptions import CodeUnavailable
 from ..limits import OtpRateLimited
 from ..models import OtpChallenge, PhoneNumber
-from ..otp import flows
 from ..otp.flows import ADD_PHONE, LOGIN, check_code, request_code
+from ..otp.timing import pause_like
 from ..phone import mask_phone
 from ..redaction import hide_sensitive_values
 from ..tokens import (
@@ -347,7 +347,7 @@ class OtpVerifyView(SepsmsAPIView):
             limits.check_verify("", limits.client_ip(request._request))
         except OtpRateLimited as exc:
             return responses.rate_limited_response(exc)
-        flows._pause_like("verify")
+        pause_like("verify")
         return responses.invalid_code_response()
 
     def add_phone(self, request: Any, challenge: OtpChallenge) -> bool:
