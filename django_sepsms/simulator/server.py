@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Generic, TypeVar, cast, overload
 from urllib.parse import parse_qsl, urlsplit
@@ -28,7 +28,6 @@ from .. import contract
 from . import state as st
 from .inbox import render_inbox
 from .state import (
-    ApiError,
     InboxEntry,
     Message,
     Otp,
@@ -37,6 +36,28 @@ from .state import (
     Switches,
 )
 from .webhooks import WebhookAttempt, WebhookDispatcher
+from .wire import (
+    ERROR_BODY_TOO_LARGE,
+    ERROR_INVALID_CODE_LENGTH,
+    ERROR_INVALID_CURSOR,
+    ERROR_INVALID_DESTINATION,
+    ERROR_INVALID_JSON,
+    ERROR_INVALID_RECIPIENTS,
+    ERROR_INVALID_SCHEDULED_TIME,
+    ERROR_INVALID_TEMPLATE,
+    ERROR_INVALID_TTL,
+    ERROR_INVALID_VARIABLES,
+    ERROR_LEGACY,
+    ERROR_METHOD_NOT_ALLOWED,
+    ERROR_TOO_MANY_RECIPIENTS,
+    ERROR_UNAVAILABLE,
+    ApiError,
+    ceil_seconds,
+    iso_millis,
+    normalise_msisdn,
+    normalised_set,
+    utcnow,
+)
 
 logger = logging.getLogger("django_sepsms.simulator")
 
@@ -93,12 +114,6 @@ def error_response(error: ApiError) -> Response:
     return json_response(error.status, {"success": False, "error": payload}, error.headers)
 
 
-def iso_millis(moment: datetime) -> str:
-    """``2026-01-15T10:35:00.000Z``, the provider's timestamp format."""
-    utc = moment.astimezone(UTC)
-    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
-
-
 def _bad_request(code: str, message: str, **details: Any) -> ApiError:
     return ApiError(400, code, message, details=details or None)
 
@@ -109,7 +124,7 @@ def _rate_limited(retry_after: float) -> ApiError:
         contract.ERROR_RATE_LIMITED,
         "Too many requests.",
         headers={
-            contract.HEADER_RETRY_AFTER: str(st.ceil_seconds(retry_after)),
+            contract.HEADER_RETRY_AFTER: str(ceil_seconds(retry_after)),
             contract.HEADER_RATELIMIT_REMAINING: "0",
         },
     )
@@ -131,15 +146,15 @@ def _required_str(body: Body, name: str, max_length: int | None = None) -> str:
 
 def _recipients(value: Any, cap: int) -> list[str]:
     if not isinstance(value, list) or not value:
-        raise _bad_request(st.ERROR_INVALID_RECIPIENTS, "recipients must be a non-empty list.")
+        raise _bad_request(ERROR_INVALID_RECIPIENTS, "recipients must be a non-empty list.")
     if len(value) > cap:
-        raise _bad_request(st.ERROR_TOO_MANY_RECIPIENTS, f"At most {cap} recipients per request.")
-    numbers = [st.normalise_msisdn(item) for item in value]
+        raise _bad_request(ERROR_TOO_MANY_RECIPIENTS, f"At most {cap} recipients per request.")
+    numbers = [normalise_msisdn(item) for item in value]
     invalid = [item for item, number in zip(value, numbers, strict=True) if number is None]
     if invalid:
         shown = ", ".join(str(item) for item in invalid[:20])
         raise _bad_request(
-            st.ERROR_INVALID_RECIPIENTS, f"Invalid recipients: {shown}", invalid=invalid
+            ERROR_INVALID_RECIPIENTS, f"Invalid recipients: {shown}", invalid=invalid
         )
     return list(dict.fromkeys(n for n in numbers if n is not None))
 
@@ -148,7 +163,7 @@ def _scheduled_time(value: Any) -> datetime | None:
     if value is None or value == "":
         return None
     invalid = _bad_request(
-        st.ERROR_INVALID_SCHEDULED_TIME, "scheduledTime must be ISO 8601 with a time zone."
+        ERROR_INVALID_SCHEDULED_TIME, "scheduledTime must be ISO 8601 with a time zone."
     )
     if not isinstance(value, str):
         raise invalid
@@ -165,13 +180,13 @@ def _variables(value: Any) -> dict[str, dict[str, object]]:
     if value is None:
         return {}
     invalid = _bad_request(
-        st.ERROR_INVALID_VARIABLES, "variables must map recipients to objects of values."
+        ERROR_INVALID_VARIABLES, "variables must map recipients to objects of values."
     )
     if not isinstance(value, dict):
         raise invalid
     out: dict[str, dict[str, object]] = {}
     for number, values in value.items():
-        msisdn = st.normalise_msisdn(number)
+        msisdn = normalise_msisdn(number)
         if msisdn is None or not isinstance(values, dict):
             raise invalid
         out[msisdn] = values
@@ -195,7 +210,7 @@ def _otp_template(value: Any) -> str:
         return OTP_DEFAULT_TEMPLATE
     if not isinstance(value, str) or contract.OTP_CODE_PLACEHOLDER not in value:
         raise _bad_request(
-            st.ERROR_INVALID_TEMPLATE, f"template must contain {contract.OTP_CODE_PLACEHOLDER}."
+            ERROR_INVALID_TEMPLATE, f"template must contain {contract.OTP_CODE_PLACEHOLDER}."
         )
     return value
 
@@ -214,7 +229,7 @@ def _decode_cursor(uuid: str, cursor: str | None) -> int:
             return int(offset)
     except (binascii.Error, UnicodeDecodeError):
         pass
-    raise _bad_request(st.ERROR_INVALID_CURSOR, "Invalid cursor.")
+    raise _bad_request(ERROR_INVALID_CURSOR, "Invalid cursor.")
 
 
 def _page_limit(value: str | None) -> int:
@@ -334,11 +349,11 @@ class _Api:
                 json=_json_or_none(request.body),
                 client_ip=request.client_ip,
                 client_port=request.client_port,
-                time=st.utcnow(),
+                time=utcnow(),
             )
         )
         if any(request.path == p or request.path.startswith(p + "/") for p in LEGACY_PREFIXES):
-            raise ApiError(410, st.ERROR_LEGACY, "API v1 is not simulated: use /api/v2.")
+            raise ApiError(410, ERROR_LEGACY, "API v1 is not simulated: use /api/v2.")
         if request.path != API_PREFIX and not request.path.startswith(API_PREFIX + "/"):
             raise ApiError(404, contract.ERROR_NOT_FOUND, "Not found.")
         path = request.path[len(API_PREFIX) :]
@@ -410,7 +425,7 @@ class _Api:
         numbers = _recipients(body.get("recipients"), switches.max_recipients_per_request)
         scheduled_at = _scheduled_time(body.get("scheduledTime"))
         variables = _variables(body.get("variables"))
-        blocked = st.normalised_set(switches.blocked_numbers)
+        blocked = normalised_set(switches.blocked_numbers)
         rendered = {
             n: contract.render_variables(text, variables.get(n))
             for n in numbers
@@ -466,9 +481,9 @@ class _Api:
         return {"balance": self._sim.credits}
 
     def _otp_send(self, request: Request, body: Body, params: Params) -> Body:
-        destination = st.normalise_msisdn(body.get("destination"))
+        destination = normalise_msisdn(body.get("destination"))
         if destination is None:
-            raise _bad_request(st.ERROR_INVALID_DESTINATION, "destination must be a Thai mobile.")
+            raise _bad_request(ERROR_INVALID_DESTINATION, "destination must be a Thai mobile.")
         origin = _required_str(body, "origin", MAX_ORIGIN_LENGTH)
         template = _otp_template(body.get("template"))
         ttl = _int_in_range(
@@ -476,14 +491,14 @@ class _Api:
             "ttlSeconds",
             contract.OTP_TTL_RANGE,
             contract.OTP_TTL_DEFAULT,
-            st.ERROR_INVALID_TTL,
+            ERROR_INVALID_TTL,
         )
         code_length = _int_in_range(
             body,
             "codeLength",
             contract.OTP_CODE_LENGTH_RANGE,
             OTP_DEFAULT_CODE_LENGTH,
-            st.ERROR_INVALID_CODE_LENGTH,
+            ERROR_INVALID_CODE_LENGTH,
         )
         otp, events = self._state.create_otp(
             destination=destination,
@@ -520,7 +535,7 @@ def _require_method(request: Request, method: str) -> None:
 def _method_not_allowed(allowed: list[str]) -> ApiError:
     return ApiError(
         405,
-        st.ERROR_METHOD_NOT_ALLOWED,
+        ERROR_METHOD_NOT_ALLOWED,
         "Method not allowed.",
         headers={"Allow": ", ".join(sorted(set(allowed)))},
     )
@@ -552,9 +567,9 @@ def _json_body(raw: bytes) -> Body:
     try:
         data = json.loads(raw)
     except ValueError:
-        raise _bad_request(st.ERROR_INVALID_JSON, "The body is not valid JSON.") from None
+        raise _bad_request(ERROR_INVALID_JSON, "The body is not valid JSON.") from None
     if not isinstance(data, dict):
-        raise _bad_request(st.ERROR_INVALID_JSON, "The body must be a JSON object.")
+        raise _bad_request(ERROR_INVALID_JSON, "The body must be a JSON object.")
     return data
 
 
@@ -615,7 +630,7 @@ class _Handler(BaseHTTPRequestHandler):
             length = -1
         if length < 0 or length > MAX_BODY_BYTES:
             self.close_connection = True
-            raise ApiError(413, st.ERROR_BODY_TOO_LARGE, "Missing or too large Content-Length.")
+            raise ApiError(413, ERROR_BODY_TOO_LARGE, "Missing or too large Content-Length.")
         url = urlsplit(self.path)
         return Request(
             method=self.command,
@@ -892,7 +907,7 @@ class Simulator:
         path_prefix: str = "",
         *,
         status: int = 503,
-        code: str = st.ERROR_UNAVAILABLE,
+        code: str = ERROR_UNAVAILABLE,
         times: int = 1,
         retry_after: int | None = None,
         process: bool = False,

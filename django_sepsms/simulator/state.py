@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import copy
 import hmac
-import math
 import secrets
 import string
 import threading
@@ -18,37 +17,26 @@ import uuid as uuid_lib
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from .. import contract
 from ..segments import count_segments
-
-#: A webhook to send: ``(event name, JSON payload)``.
-Event = tuple[str, dict[str, Any]]
+from .wire import (
+    ERROR_MESSAGE_NOT_FOUND,
+    ERROR_OTP_ALREADY_VERIFIED,
+    ApiError,
+    Event,
+    from_timestamp,
+    normalise_msisdn,
+    normalised_set,
+    utcnow,
+)
 
 #: [assumed] wrong pins allowed per OTP reference before it is locked.
 OTP_MAX_ATTEMPTS = 5
 OTP_REFERENCE_LENGTH = 6
 _REFERENCE_ALPHABET = string.ascii_uppercase + string.digits
-
-# [assumed] Error codes the page does not list, in the dotted form of the one it does.
-ERROR_INVALID_JSON = "validation.invalid_json"
-ERROR_INVALID_RECIPIENTS = "validation.invalid_recipients"
-ERROR_INVALID_DESTINATION = "validation.invalid_destination"
-ERROR_TOO_MANY_RECIPIENTS = "validation.too_many_recipients"
-ERROR_INVALID_SCHEDULED_TIME = "validation.invalid_scheduled_time"
-ERROR_INVALID_VARIABLES = "validation.invalid_variables"
-ERROR_INVALID_TEMPLATE = "validation.invalid_template"
-ERROR_INVALID_TTL = "validation.invalid_ttl"
-ERROR_INVALID_CODE_LENGTH = "validation.invalid_code_length"
-ERROR_INVALID_CURSOR = "validation.invalid_cursor"
-ERROR_MESSAGE_NOT_FOUND = "message.not_found"
-ERROR_OTP_ALREADY_VERIFIED = "otp.already_verified"
-ERROR_METHOD_NOT_ALLOWED = "request.method_not_allowed"
-ERROR_BODY_TOO_LARGE = "request.too_large"
-ERROR_LEGACY = "legacy.not_supported"
-ERROR_UNAVAILABLE = "server.unavailable"
 
 #: Rate-limit names used in :attr:`Switches.rate_limits`.
 LIMIT_SEND, LIMIT_OTP_PER_IP, LIMIT_ALL = "send", "otp_per_ip", "all"
@@ -61,51 +49,6 @@ def default_rate_limits() -> dict[str, tuple[int, int]]:
         LIMIT_OTP_PER_IP: contract.LIMIT_OTP_SEND_PER_IP,
         LIMIT_ALL: contract.LIMIT_ALL,
     }
-
-
-def normalise_msisdn(value: object) -> str | None:
-    """``0xxxxxxxxx`` or ``66xxxxxxxxx`` (a Thai mobile) as ``66xxxxxxxxx``; else ``None``.
-
-    Deliberately as strict as the provider's page: digits only, no ``+`` or spaces.
-    """
-    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
-        return None
-    national = contract.NORMALISED_LENGTH - len(contract.COUNTRY_CODE)
-    if value.startswith("0") and len(value) == national + 1:
-        value = contract.COUNTRY_CODE + value[1:]
-    if len(value) != contract.NORMALISED_LENGTH or not value.startswith(contract.COUNTRY_CODE):
-        return None
-    if not value[len(contract.COUNTRY_CODE)].startswith(contract.MOBILE_PREFIXES):
-        return None
-    return value
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def from_timestamp(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
-
-
-class ApiError(Exception):
-    """A request the provider refuses: becomes ``{"success": false, "error": {...}}``."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        details: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-        self.headers = headers or {}
 
 
 @dataclass
@@ -578,12 +521,3 @@ def _take(armed: list[_Armed], path: str) -> _Armed | None:
                 del armed[index]
             return item
     return None
-
-
-def normalised_set(numbers: Iterable[str]) -> set[str]:
-    return {normalise_msisdn(n) or n for n in numbers}
-
-
-def ceil_seconds(seconds: float) -> int:
-    """``Retry-After`` value: whole seconds, at least 1."""
-    return max(1, math.ceil(seconds))
