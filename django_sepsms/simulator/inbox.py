@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from html import escape
 
-from .state import InboxEntry
+from .records import InboxEntry
 
 REFRESH_SECONDS = 3
 

@@ -25,16 +25,21 @@ from urllib.parse import parse_qsl, urlsplit
 from requests.structures import CaseInsensitiveDict
 
 from .. import contract
-from . import state as st
 from .inbox import render_inbox
-from .state import (
+from .records import (
+    LIMIT_ALL,
+    LIMIT_OTP_PER_IP,
+    LIMIT_SEND,
+    ApiKey,
+    Delay,
+    Fault,
     InboxEntry,
     Message,
     Otp,
     RecordedRequest,
-    SimulatorState,
     Switches,
 )
+from .state import SimulatorState
 from .webhooks import WebhookAttempt, WebhookDispatcher
 from .wire import (
     ERROR_BODY_TOO_LARGE,
@@ -293,9 +298,7 @@ class _Api:
         self._state = simulator._state
         # Order matters: /message/credit/balance before /message/{uuid}.
         self._routes = [
-            _Route(
-                _path_pattern(contract.PATH_SEND), "POST", "sms:send", self._send, st.LIMIT_SEND
-            ),
+            _Route(_path_pattern(contract.PATH_SEND), "POST", "sms:send", self._send, LIMIT_SEND),
             _Route(_path_pattern(contract.PATH_BALANCE), "GET", "credit:read", self._balance),
             _Route(_path_pattern(contract.PATH_RECIPIENTS), "GET", "sms:read", self._recipients),
             _Route(_path_pattern(contract.PATH_MESSAGE), "GET", "sms:read", self._message),
@@ -304,7 +307,7 @@ class _Api:
                 "POST",
                 "otp:send",
                 self._otp_send,
-                st.LIMIT_OTP_PER_IP,
+                LIMIT_OTP_PER_IP,
             ),
             _Route(
                 _path_pattern(contract.PATH_OTP_VERIFY), "POST", "otp:verify", self._otp_verify
@@ -377,11 +380,11 @@ class _Api:
     def _dispatch(self, request: Request, path: str) -> Body:
         route, params = self._match(request.method, path.rstrip("/") or "/")
         key = self._authenticate(request, route.scope)
-        checks = [(st.LIMIT_ALL, key.key)]
-        if route.limit == st.LIMIT_SEND:
-            checks.append((st.LIMIT_SEND, key.key))
-        elif route.limit == st.LIMIT_OTP_PER_IP:
-            checks.append((st.LIMIT_OTP_PER_IP, request.client_ip))
+        checks = [(LIMIT_ALL, key.key)]
+        if route.limit == LIMIT_SEND:
+            checks.append((LIMIT_SEND, key.key))
+        elif route.limit == LIMIT_OTP_PER_IP:
+            checks.append((LIMIT_OTP_PER_IP, request.client_ip))
         wait = self._state.rate_limit_wait(checks, time.monotonic())
         if wait is not None:
             raise _rate_limited(wait)
@@ -404,7 +407,7 @@ class _Api:
             raise _method_not_allowed(allowed)
         raise ApiError(404, contract.ERROR_NOT_FOUND, "Not found.")
 
-    def _authenticate(self, request: Request, scope: str) -> st.ApiKey:
+    def _authenticate(self, request: Request, scope: str) -> ApiKey:
         key = self._state.find_key(request.headers.get(contract.API_KEY_HEADER, ""))
         if key is None:
             raise ApiError(
@@ -545,7 +548,7 @@ class _DropConnection(Exception):
     """Close the client's connection without a word."""
 
 
-def _fault_error(fault: st.Fault) -> Exception:
+def _fault_error(fault: Fault) -> Exception:
     if fault.drop:
         return _DropConnection()
     headers: dict[str, str] = {}
@@ -923,7 +926,7 @@ class Simulator:
         """
         with self._state.lock:
             self._state.faults.append(
-                st.Fault(path_prefix, status, code, times, retry_after, process, drop)
+                Fault(path_prefix, status, code, times, retry_after, process, drop)
             )
 
     def delay_next(
@@ -935,7 +938,7 @@ class Simulator:
         client timing out has really sent the message (the ambiguous case).
         """
         with self._state.lock:
-            self._state.delays.append(st.Delay(path_prefix, seconds, times, process))
+            self._state.delays.append(Delay(path_prefix, seconds, times, process))
 
     # -- delivery and webhooks ----------------------------------------------------------
 

@@ -16,12 +16,23 @@ import threading
 import uuid as uuid_lib
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import fields
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from .. import contract
 from ..segments import count_segments
+from .records import (
+    ApiKey,
+    Delay,
+    Fault,
+    InboxEntry,
+    Message,
+    Otp,
+    Recipient,
+    RecordedRequest,
+    Switches,
+)
 from .wire import (
     ERROR_MESSAGE_NOT_FOUND,
     ERROR_OTP_ALREADY_VERIFIED,
@@ -30,155 +41,12 @@ from .wire import (
     from_timestamp,
     normalise_msisdn,
     normalised_set,
-    utcnow,
 )
 
 #: [assumed] wrong pins allowed per OTP reference before it is locked.
 OTP_MAX_ATTEMPTS = 5
 OTP_REFERENCE_LENGTH = 6
 _REFERENCE_ALPHABET = string.ascii_uppercase + string.digits
-
-#: Rate-limit names used in :attr:`Switches.rate_limits`.
-LIMIT_SEND, LIMIT_OTP_PER_IP, LIMIT_ALL = "send", "otp_per_ip", "all"
-
-
-def default_rate_limits() -> dict[str, tuple[int, int]]:
-    """The provider's documented limits: name -> (requests, seconds)."""
-    return {
-        LIMIT_SEND: contract.LIMIT_SEND,
-        LIMIT_OTP_PER_IP: contract.LIMIT_OTP_SEND_PER_IP,
-        LIMIT_ALL: contract.LIMIT_ALL,
-    }
-
-
-@dataclass
-class Switches:
-    """Behaviour settings a test may change at any time; ``reset()`` restores them."""
-
-    delivery_delay: float = 0.0
-    webhook_url: str | None = None
-    webhook_secrets: list[str] = field(default_factory=list)
-    webhook_retries: int = 3
-    webhook_retry_delay: float = 0.2
-    webhook_duplicates: bool = False
-    webhook_reverse: bool = False
-    failing_numbers: set[str] = field(default_factory=set)
-    blocked_numbers: set[str] = field(default_factory=set)
-    rate_limits: dict[str, tuple[int, int]] = field(default_factory=default_rate_limits)
-    rate_limits_enabled: bool = True
-    credit_low_threshold: int = 100
-    max_recipients_per_request: int = contract.DEFAULT_BATCH_SIZE
-
-
-@dataclass
-class ApiKey:
-    """An API key with its scopes and optional client-IP allow-list."""
-
-    key: str = field(repr=False)
-    scopes: frozenset[str]
-    allowed_ips: frozenset[str] | None = None
-
-
-@dataclass
-class RecordedRequest:
-    """One request the simulator received under ``/api/``."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: Mapping[str, str]
-    json: Any
-    client_ip: str
-    #: The client's TCP port: one per connection, so tests can count connections.
-    client_port: int
-    time: datetime
-
-
-@dataclass
-class Recipient:
-    msisdn: str
-    text: str
-    tx_id: str
-    dr_status: str = "pending"
-    updated_at: datetime = field(default_factory=utcnow)
-
-
-@dataclass
-class Message:
-    """A message accepted by ``/message/send``."""
-
-    uuid: str
-    ref_no: str
-    origin: str
-    text: str
-    recipients: list[Recipient]
-    status: str
-    created_at: datetime
-    send_at: float
-    scheduled_at: datetime | None
-    total_credit: int
-    blocked_count: int
-    refunded_count: int = 0
-    handed_off_at: float | None = None
-    held_events: list[Event] = field(default_factory=list, repr=False)
-
-    @property
-    def total_msisdn(self) -> int:
-        return len(self.recipients)
-
-    def dr_counts(self) -> dict[str, int]:
-        """Recipients per ``drStatus``, in the contract's order, zero counts left out."""
-        counts = dict.fromkeys(contract.DELIVERY_STATUSES, 0)
-        for recipient in self.recipients:
-            counts[recipient.dr_status] = counts.get(recipient.dr_status, 0) + 1
-        return {status: count for status, count in counts.items() if count}
-
-
-@dataclass
-class InboxEntry:
-    """An SMS as it reached (or failed to reach) a phone."""
-
-    msisdn: str
-    origin: str
-    text: str
-    sms_uuid: str
-    tx_id: str
-    status: str
-    time: datetime
-    otp_reference: str | None = None
-
-
-@dataclass
-class Otp:
-    reference: str
-    uuid: str
-    destination: str
-    code: str = field(repr=False)
-    expires_at: datetime
-    ttl_seconds: int
-    attempts: int = 0
-    verified: bool = False
-
-
-@dataclass
-class Fault:
-    prefix: str
-    status: int
-    code: str
-    remaining: int
-    retry_after: int | None
-    #: The request takes effect before the fault (an answer lost after the work was done).
-    process: bool = False
-    #: Close the connection without answering instead of sending an error.
-    drop: bool = False
-
-
-@dataclass
-class Delay:
-    prefix: str
-    seconds: float
-    remaining: int
-    process: bool
 
 
 class RateLimiter:
