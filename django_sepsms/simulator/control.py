@@ -27,11 +27,12 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import contract
+from .httpd import Request, Response, json_response, require_method
 from .inbox import matching
 from .wire import ERROR_UNAVAILABLE, ApiError
 
 if TYPE_CHECKING:
-    from .server import Request, Response, Simulator
+    from .server import Simulator
 
 _INVALID = "validation.invalid"
 
@@ -99,14 +100,14 @@ def switches_of(sim: Simulator) -> dict[str, Any]:
 
 def handle(sim: Simulator, request: Request) -> Response:
     """Answer one request under ``/_sim/``."""
-    from .server import _inbox_item, _require_method, json_response
+    from .server import _inbox_item
 
     name = request.path.removeprefix("/_sim/")
     if name == "health":
-        _require_method(request, "GET")
+        require_method(request, "GET")
         return json_response(200, {"ok": True})
     if name == "inbox.json":
-        _require_method(request, "GET")
+        require_method(request, "GET")
         found = matching(sim.inbox, request.query.get("q", ""))
         return json_response(200, {"items": [_inbox_item(e) for e in found]})
     if name == "switches" and request.method == "GET":
@@ -121,7 +122,7 @@ def handle(sim: Simulator, request: Request) -> Response:
     }
     if name not in actions:
         raise ApiError(404, contract.ERROR_NOT_FOUND, "Not found.")
-    _require_method(request, "POST")
+    require_method(request, "POST")
     actions[name](sim, _body(request))
     if name == "reset":
         return json_response(200, {"ok": True})

@@ -12,19 +12,26 @@ import binascii
 import json
 import logging
 import re
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Generic, TypeVar, cast, overload
-from urllib.parse import parse_qsl, urlsplit
-
-from requests.structures import CaseInsensitiveDict
+from urllib.parse import urlsplit
 
 from .. import contract
+from .httpd import (
+    HTML_CONTENT_TYPE,
+    DropConnection,
+    HttpServer,
+    Request,
+    Response,
+    error_response,
+    json_response,
+    method_not_allowed,
+    require_method,
+)
 from .inbox import render_inbox
 from .records import (
     LIMIT_ALL,
@@ -42,7 +49,6 @@ from .records import (
 from .state import SimulatorState
 from .webhooks import WebhookAttempt, WebhookDispatcher
 from .wire import (
-    ERROR_BODY_TOO_LARGE,
     ERROR_INVALID_CODE_LENGTH,
     ERROR_INVALID_CURSOR,
     ERROR_INVALID_DESTINATION,
@@ -53,7 +59,6 @@ from .wire import (
     ERROR_INVALID_TTL,
     ERROR_INVALID_VARIABLES,
     ERROR_LEGACY,
-    ERROR_METHOD_NOT_ALLOWED,
     ERROR_TOO_MANY_RECIPIENTS,
     ERROR_UNAVAILABLE,
     ApiError,
@@ -70,9 +75,6 @@ API_PREFIX = urlsplit(contract.DEFAULT_BASE_URL).path
 #: [page] the older system still answers there; the simulator only says it is not v2.
 LEGACY_PREFIXES = ("/api/sms", "/api/otp")
 DEFAULT_API_KEY = "sk_sep_test"
-JSON_CONTENT_TYPE = "application/json; charset=utf-8"
-HTML_CONTENT_TYPE = "text/html; charset=utf-8"
-MAX_BODY_BYTES = 1024 * 1024
 MAX_ORIGIN_LENGTH = 32
 #: [assumed] defaults the page does not state.
 OTP_DEFAULT_TEMPLATE = "Your code is {code} (Ref: {ref})"
@@ -83,40 +85,6 @@ _TICK_SECONDS = 0.05
 T = TypeVar("T")
 Params = dict[str, str]
 Body = dict[str, Any]
-
-
-# -- request and response ---------------------------------------------------------
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: Mapping[str, str]
-    body: bytes
-    client_ip: str
-    client_port: int = 0
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes
-    content_type: str = JSON_CONTENT_TYPE
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    return Response(status, body, headers=headers or {})
-
-
-def error_response(error: ApiError) -> Response:
-    payload: Body = {"code": error.code, "message": error.message}
-    if error.details:
-        payload["details"] = error.details
-    return json_response(error.status, {"success": False, "error": payload}, error.headers)
 
 
 def _bad_request(code: str, message: str, **details: Any) -> ApiError:
@@ -330,7 +298,7 @@ class _Api:
     # -- non-API ------------------------------------------------------------------
 
     def _inbox_page(self, request: Request) -> Response:
-        _require_method(request, "GET")
+        require_method(request, "GET")
         query = request.query.get("q", "")
         html = render_inbox(self._sim.inbox, credits=self._sim.credits, query=query)
         return Response(200, html.encode("utf-8"), HTML_CONTENT_TYPE)
@@ -401,10 +369,10 @@ class _Api:
                 return route, found.groupdict()
             if not found.groupdict():
                 # A fixed path (/message/send) is never read as a {uuid} of another route.
-                raise _method_not_allowed([route.method])
+                raise method_not_allowed([route.method])
             allowed.append(route.method)
         if allowed:
-            raise _method_not_allowed(allowed)
+            raise method_not_allowed(allowed)
         raise ApiError(404, contract.ERROR_NOT_FOUND, "Not found.")
 
     def _authenticate(self, request: Request, scope: str) -> ApiKey:
@@ -530,27 +498,9 @@ class _Api:
         return {"reference": reference, "verified": otp is not None}
 
 
-def _require_method(request: Request, method: str) -> None:
-    if request.method != method:
-        raise _method_not_allowed([method])
-
-
-def _method_not_allowed(allowed: list[str]) -> ApiError:
-    return ApiError(
-        405,
-        ERROR_METHOD_NOT_ALLOWED,
-        "Method not allowed.",
-        headers={"Allow": ", ".join(sorted(set(allowed)))},
-    )
-
-
-class _DropConnection(Exception):
-    """Close the client's connection without a word."""
-
-
 def _fault_error(fault: Fault) -> Exception:
     if fault.drop:
-        return _DropConnection()
+        return DropConnection()
     headers: dict[str, str] = {}
     if fault.retry_after is not None or fault.status == 429:
         headers[contract.HEADER_RETRY_AFTER] = str(max(1, fault.retry_after or 1))
@@ -574,94 +524,6 @@ def _json_body(raw: bytes) -> Body:
     if not isinstance(data, dict):
         raise _bad_request(ERROR_INVALID_JSON, "The body must be a JSON object.")
     return data
-
-
-# -- HTTP plumbing -----------------------------------------------------------------
-
-
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], api: _Api) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self.api = api
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HttpServer
-    protocol_version = "HTTP/1.1"
-    server_version = "SEPSMS-Simulator/1.0"
-    # Headers and body are written separately: without this, Nagle's algorithm
-    # holds the body back until the client's delayed ACK (~40 ms a request).
-    disable_nagle_algorithm = True
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def _handle(self) -> None:
-        try:
-            response = self.server.api.handle(self._read_request())
-        except _DropConnection:
-            self.close_connection = True
-            return
-        except ApiError as error:
-            response = error_response(error)
-        except Exception:
-            logger.exception("Simulator failed on %s %s", self.command, self.path)
-            response = error_response(ApiError(500, contract.ERROR_SERVER, "Simulator error."))
-        self._write(response)
-
-    def _read_request(self) -> Request:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY_BYTES:
-            self.close_connection = True
-            raise ApiError(413, ERROR_BODY_TOO_LARGE, "Missing or too large Content-Length.")
-        url = urlsplit(self.path)
-        return Request(
-            method=self.command,
-            path=url.path,
-            query=dict(parse_qsl(url.query)),
-            headers=CaseInsensitiveDict(self.headers.items()),
-            body=self.rfile.read(length) if length else b"",
-            client_ip=str(self.client_address[0]),
-            client_port=int(self.client_address[1]),
-        )
-
-    def _write(self, response: Response) -> None:
-        try:
-            self.send_response(response.status)
-            self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
-            self.send_header("Cache-Control", "no-store")
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(response.body)
-        except (BrokenPipeError, ConnectionResetError):
-            # The client gave up (e.g. its timeout during delay_next): nothing to tell it.
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # The request line holds no key: keys travel in a header, never logged.
-        logger.debug("%s %s", self.address_string(), format % args)
 
 
 # -- the facade ----------------------------------------------------------------------
@@ -761,7 +623,7 @@ class Simulator:
         self._state = SimulatorState(api_keys=keys, credits=credits, switches=switches)
         self._dispatcher = WebhookDispatcher(switches)
         self._api = _Api(self)
-        self._server: _HttpServer | None = None
+        self._server: HttpServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._wake = threading.Event()
@@ -784,7 +646,7 @@ class Simulator:
         """Bind the port and start serving, delivering and sending webhooks."""
         if self._server is not None:
             raise RuntimeError("The simulator is already running.")
-        self._server = _HttpServer((self.host, self.port), self._api)
+        self._server = HttpServer((self.host, self.port), self._api.handle)
         self._stopping.clear()
         self._dispatcher.start()
         self._threads = [
