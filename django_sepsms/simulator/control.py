@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import contract
 from .httpd import Request, Response, json_response, require_method
-from .inbox import matching
+from .inbox import inbox_item, matching
 from .wire import ERROR_UNAVAILABLE, ApiError
 
 if TYPE_CHECKING:
@@ -100,8 +100,6 @@ def switches_of(sim: Simulator) -> dict[str, Any]:
 
 def handle(sim: Simulator, request: Request) -> Response:
     """Answer one request under ``/_sim/``."""
-    from .server import _inbox_item
-
     name = request.path.removeprefix("/_sim/")
     if name == "health":
         require_method(request, "GET")
@@ -109,7 +107,7 @@ def handle(sim: Simulator, request: Request) -> Response:
     if name == "inbox.json":
         require_method(request, "GET")
         found = matching(sim.inbox, request.query.get("q", ""))
-        return json_response(200, {"items": [_inbox_item(e) for e in found]})
+        return json_response(200, {"items": [inbox_item(e) for e in found]})
     if name == "switches" and request.method == "GET":
         return json_response(200, switches_of(sim))
     actions: dict[str, Callable[[Simulator, Mapping[str, Any]], Any]] = {

@@ -21,6 +21,7 @@ from typing import Any, Generic, TypeVar, cast, overload
 from urllib.parse import urlsplit
 
 from .. import contract
+from .control import handle as handle_control
 from .httpd import (
     HTML_CONTENT_TYPE,
     DropConnection,
@@ -227,19 +228,6 @@ def _message_result(message: Message) -> Body:
     }
 
 
-def _inbox_item(entry: InboxEntry) -> Body:
-    return {
-        "time": iso_millis(entry.time),
-        "msisdn": entry.msisdn,
-        "origin": entry.origin,
-        "text": entry.text,
-        "smsUuid": entry.sms_uuid,
-        "txId": entry.tx_id,
-        "status": entry.status,
-        "otpReference": entry.otp_reference,
-    }
-
-
 # -- endpoints --------------------------------------------------------------------
 
 Handler = Callable[[Request, Body, Params], Body]
@@ -304,9 +292,7 @@ class _Api:
         return Response(200, html.encode("utf-8"), HTML_CONTENT_TYPE)
 
     def _control(self, request: Request) -> Response:
-        from . import control
-
-        return control.handle(self._sim, request)
+        return handle_control(self._sim, request)
 
     # -- API ------------------------------------------------------------------------
 
