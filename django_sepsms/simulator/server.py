@@ -7,17 +7,13 @@ must never be reachable from outside the developer's machine or CI job.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
 import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Generic, TypeVar, cast, overload
+from typing import Generic, TypeVar, cast, overload
 from urllib.parse import urlsplit
 
 from .. import contract
@@ -48,19 +44,29 @@ from .records import (
     Switches,
 )
 from .state import SimulatorState
+from .validation import (
+    MAX_ORIGIN_LENGTH,
+    OTP_DEFAULT_CODE_LENGTH,
+    Body,
+    bad_request,
+    decode_cursor,
+    encode_cursor,
+    int_in_range,
+    json_body,
+    json_or_none,
+    otp_template,
+    page_limit,
+    recipient_numbers,
+    required_str,
+    scheduled_time,
+    variables_by_number,
+)
 from .webhooks import WebhookAttempt, WebhookDispatcher
 from .wire import (
     ERROR_INVALID_CODE_LENGTH,
-    ERROR_INVALID_CURSOR,
     ERROR_INVALID_DESTINATION,
-    ERROR_INVALID_JSON,
-    ERROR_INVALID_RECIPIENTS,
-    ERROR_INVALID_SCHEDULED_TIME,
-    ERROR_INVALID_TEMPLATE,
     ERROR_INVALID_TTL,
-    ERROR_INVALID_VARIABLES,
     ERROR_LEGACY,
-    ERROR_TOO_MANY_RECIPIENTS,
     ERROR_UNAVAILABLE,
     ApiError,
     ceil_seconds,
@@ -76,20 +82,10 @@ API_PREFIX = urlsplit(contract.DEFAULT_BASE_URL).path
 #: [page] the older system still answers there; the simulator only says it is not v2.
 LEGACY_PREFIXES = ("/api/sms", "/api/otp")
 DEFAULT_API_KEY = "sk_sep_test"
-MAX_ORIGIN_LENGTH = 32
-#: [assumed] defaults the page does not state.
-OTP_DEFAULT_TEMPLATE = "Your code is {code} (Ref: {ref})"
-OTP_DEFAULT_CODE_LENGTH = 6
-RECIPIENTS_PAGE_DEFAULT, RECIPIENTS_PAGE_MAX = 100, 500
 _TICK_SECONDS = 0.05
 
 T = TypeVar("T")
 Params = dict[str, str]
-Body = dict[str, Any]
-
-
-def _bad_request(code: str, message: str, **details: Any) -> ApiError:
-    return ApiError(400, code, message, details=details or None)
 
 
 def _rate_limited(retry_after: float) -> ApiError:
@@ -102,116 +98,6 @@ def _rate_limited(retry_after: float) -> ApiError:
             contract.HEADER_RATELIMIT_REMAINING: "0",
         },
     )
-
-
-# -- field validation ---------------------------------------------------------------
-
-
-def _required_str(body: Body, name: str, max_length: int | None = None) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise _bad_request(contract.ERROR_VALIDATION, f"{name} must be a non-empty string.")
-    if max_length is not None and len(value) > max_length:
-        raise _bad_request(
-            contract.ERROR_VALIDATION, f"{name} must be at most {max_length} characters."
-        )
-    return value
-
-
-def _recipients(value: Any, cap: int) -> list[str]:
-    if not isinstance(value, list) or not value:
-        raise _bad_request(ERROR_INVALID_RECIPIENTS, "recipients must be a non-empty list.")
-    if len(value) > cap:
-        raise _bad_request(ERROR_TOO_MANY_RECIPIENTS, f"At most {cap} recipients per request.")
-    numbers = [normalise_msisdn(item) for item in value]
-    invalid = [item for item, number in zip(value, numbers, strict=True) if number is None]
-    if invalid:
-        shown = ", ".join(str(item) for item in invalid[:20])
-        raise _bad_request(
-            ERROR_INVALID_RECIPIENTS, f"Invalid recipients: {shown}", invalid=invalid
-        )
-    return list(dict.fromkeys(n for n in numbers if n is not None))
-
-
-def _scheduled_time(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    invalid = _bad_request(
-        ERROR_INVALID_SCHEDULED_TIME, "scheduledTime must be ISO 8601 with a time zone."
-    )
-    if not isinstance(value, str):
-        raise invalid
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise invalid from None
-    if parsed.utcoffset() is None:
-        raise invalid
-    return parsed
-
-
-def _variables(value: Any) -> dict[str, dict[str, object]]:
-    if value is None:
-        return {}
-    invalid = _bad_request(
-        ERROR_INVALID_VARIABLES, "variables must map recipients to objects of values."
-    )
-    if not isinstance(value, dict):
-        raise invalid
-    out: dict[str, dict[str, object]] = {}
-    for number, values in value.items():
-        msisdn = normalise_msisdn(number)
-        if msisdn is None or not isinstance(values, dict):
-            raise invalid
-        out[msisdn] = values
-    return out
-
-
-def _int_in_range(body: Body, name: str, bounds: tuple[int, int], default: int, code: str) -> int:
-    value = body.get(name)
-    if value is None:
-        return default
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    low, high = bounds
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _bad_request(code, f"{name} must be an integer from {low} to {high}.")
-    return value
-
-
-def _otp_template(value: Any) -> str:
-    if value is None:
-        return OTP_DEFAULT_TEMPLATE
-    if not isinstance(value, str) or contract.OTP_CODE_PLACEHOLDER not in value:
-        raise _bad_request(
-            ERROR_INVALID_TEMPLATE, f"template must contain {contract.OTP_CODE_PLACEHOLDER}."
-        )
-    return value
-
-
-def _encode_cursor(uuid: str, offset: int) -> str:
-    return base64.urlsafe_b64encode(f"{uuid}:{offset}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(uuid: str, cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        owner, _, offset = raw.rpartition(":")
-        if owner == uuid and offset.isdigit():
-            return int(offset)
-    except (binascii.Error, UnicodeDecodeError):
-        pass
-    raise _bad_request(ERROR_INVALID_CURSOR, "Invalid cursor.")
-
-
-def _page_limit(value: str | None) -> int:
-    if value is None:
-        return RECIPIENTS_PAGE_DEFAULT
-    if not value.isdigit() or int(value) < 1:
-        raise _bad_request(contract.ERROR_VALIDATION, "limit must be a positive integer.")
-    return min(int(value), RECIPIENTS_PAGE_MAX)
 
 
 # -- presentation ----------------------------------------------------------------
@@ -303,7 +189,7 @@ class _Api:
                 path=request.path,
                 query=request.query,
                 headers=request.headers,
-                json=_json_or_none(request.body),
+                json=json_or_none(request.body),
                 client_ip=request.client_ip,
                 client_port=request.client_port,
                 time=utcnow(),
@@ -342,7 +228,7 @@ class _Api:
         wait = self._state.rate_limit_wait(checks, time.monotonic())
         if wait is not None:
             raise _rate_limited(wait)
-        body = _json_body(request.body) if request.method == "POST" else {}
+        body = json_body(request.body) if request.method == "POST" else {}
         return route.handler(request, body, params)
 
     def _match(self, method: str, path: str) -> tuple[_Route, Params]:
@@ -376,12 +262,12 @@ class _Api:
     # -- endpoint handlers --------------------------------------------------------------
 
     def _send(self, request: Request, body: Body, params: Params) -> Body:
-        origin = _required_str(body, "origin", MAX_ORIGIN_LENGTH)
-        text = _required_str(body, "message")
+        origin = required_str(body, "origin", MAX_ORIGIN_LENGTH)
+        text = required_str(body, "message")
         switches = self._state.switches
-        numbers = _recipients(body.get("recipients"), switches.max_recipients_per_request)
-        scheduled_at = _scheduled_time(body.get("scheduledTime"))
-        variables = _variables(body.get("variables"))
+        numbers = recipient_numbers(body.get("recipients"), switches.max_recipients_per_request)
+        scheduled_at = scheduled_time(body.get("scheduledTime"))
+        variables = variables_by_number(body.get("variables"))
         blocked = normalised_set(switches.blocked_numbers)
         rendered = {
             n: contract.render_variables(text, variables.get(n))
@@ -415,8 +301,8 @@ class _Api:
     def _recipients(self, request: Request, body: Body, params: Params) -> Body:
         uuid = params["uuid"]
         message = self._state.get_message(uuid)
-        offset = _decode_cursor(uuid, request.query.get("cursor"))
-        limit = _page_limit(request.query.get("limit"))
+        offset = decode_cursor(uuid, request.query.get("cursor"))
+        limit = page_limit(request.query.get("limit"))
         with self._state.lock:
             page = message.recipients[offset : offset + limit]
             more = offset + limit < len(message.recipients)
@@ -431,7 +317,7 @@ class _Api:
             ]
         return {
             "items": items,
-            "nextCursor": _encode_cursor(uuid, offset + limit) if more else None,
+            "nextCursor": encode_cursor(uuid, offset + limit) if more else None,
         }
 
     def _balance(self, request: Request, body: Body, params: Params) -> Body:
@@ -440,17 +326,17 @@ class _Api:
     def _otp_send(self, request: Request, body: Body, params: Params) -> Body:
         destination = normalise_msisdn(body.get("destination"))
         if destination is None:
-            raise _bad_request(ERROR_INVALID_DESTINATION, "destination must be a Thai mobile.")
-        origin = _required_str(body, "origin", MAX_ORIGIN_LENGTH)
-        template = _otp_template(body.get("template"))
-        ttl = _int_in_range(
+            raise bad_request(ERROR_INVALID_DESTINATION, "destination must be a Thai mobile.")
+        origin = required_str(body, "origin", MAX_ORIGIN_LENGTH)
+        template = otp_template(body.get("template"))
+        ttl = int_in_range(
             body,
             "ttlSeconds",
             contract.OTP_TTL_RANGE,
             contract.OTP_TTL_DEFAULT,
             ERROR_INVALID_TTL,
         )
-        code_length = _int_in_range(
+        code_length = int_in_range(
             body,
             "codeLength",
             contract.OTP_CODE_LENGTH_RANGE,
@@ -475,8 +361,8 @@ class _Api:
         }
 
     def _otp_verify(self, request: Request, body: Body, params: Params) -> Body:
-        reference = contract.normalise_reference(_required_str(body, "reference"))
-        pin = _required_str(body, "pin").strip()
+        reference = contract.normalise_reference(required_str(body, "reference"))
+        pin = required_str(body, "pin").strip()
         otp = self._state.verify_otp(reference, pin, time.time())
         if otp is not None:
             payload = {"reference": otp.reference, "destination": otp.destination}
@@ -493,23 +379,6 @@ def _fault_error(fault: Fault) -> Exception:
     if fault.status == 429:
         headers[contract.HEADER_RATELIMIT_REMAINING] = "0"
     return ApiError(fault.status, fault.code, "Simulated failure.", headers=headers)
-
-
-def _json_or_none(raw: bytes) -> Any:
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return None
-
-
-def _json_body(raw: bytes) -> Body:
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise _bad_request(ERROR_INVALID_JSON, "The body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise _bad_request(ERROR_INVALID_JSON, "The body must be a JSON object.")
-    return data
 
 
 # -- the facade ----------------------------------------------------------------------
