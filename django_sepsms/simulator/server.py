@@ -1,4 +1,8 @@
-"""A local stand-in for the SEPSMS REST API v2: HTTP server, endpoints and :class:`Simulator`.
+"""The :class:`Simulator`: a local stand-in for the SEPSMS REST API v2, as one object.
+
+It owns the state, the HTTP server, the delivery thread and the webhook
+dispatcher, sends each request to the inbox page, the ``/_sim/`` control
+endpoints or the API, and gives tests its switches, faults and records.
 
 Pure standard library (plus ``requests`` for webhooks): usable without Django.
 The ``/_sim/`` control endpoints and the inbox need no API key, so the simulator
@@ -8,33 +12,23 @@ must never be reachable from outside the developer's machine or CI job.
 from __future__ import annotations
 
 import logging
-import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
 from typing import Generic, TypeVar, cast, overload
-from urllib.parse import urlsplit
 
 from .. import contract
 from .control import handle as handle_control
 from .httpd import (
     HTML_CONTENT_TYPE,
-    DropConnection,
     HttpServer,
     Request,
     Response,
     error_response,
-    json_response,
-    method_not_allowed,
     require_method,
 )
 from .inbox import render_inbox
 from .records import (
-    LIMIT_ALL,
-    LIMIT_OTP_PER_IP,
-    LIMIT_SEND,
-    ApiKey,
     Delay,
     Fault,
     InboxEntry,
@@ -43,345 +37,17 @@ from .records import (
     RecordedRequest,
     Switches,
 )
+from .routes import API_PREFIX, Api
 from .state import SimulatorState
-from .validation import (
-    MAX_ORIGIN_LENGTH,
-    OTP_DEFAULT_CODE_LENGTH,
-    Body,
-    bad_request,
-    decode_cursor,
-    encode_cursor,
-    int_in_range,
-    json_body,
-    json_or_none,
-    otp_template,
-    page_limit,
-    recipient_numbers,
-    required_str,
-    scheduled_time,
-    variables_by_number,
-)
 from .webhooks import WebhookAttempt, WebhookDispatcher
-from .wire import (
-    ERROR_INVALID_CODE_LENGTH,
-    ERROR_INVALID_DESTINATION,
-    ERROR_INVALID_TTL,
-    ERROR_LEGACY,
-    ERROR_UNAVAILABLE,
-    ApiError,
-    ceil_seconds,
-    iso_millis,
-    normalise_msisdn,
-    normalised_set,
-    utcnow,
-)
+from .wire import ERROR_UNAVAILABLE, ApiError
 
 logger = logging.getLogger("django_sepsms.simulator")
 
-API_PREFIX = urlsplit(contract.DEFAULT_BASE_URL).path
-#: [page] the older system still answers there; the simulator only says it is not v2.
-LEGACY_PREFIXES = ("/api/sms", "/api/otp")
 DEFAULT_API_KEY = "sk_sep_test"
 _TICK_SECONDS = 0.05
 
 T = TypeVar("T")
-Params = dict[str, str]
-
-
-def _rate_limited(retry_after: float) -> ApiError:
-    return ApiError(
-        429,
-        contract.ERROR_RATE_LIMITED,
-        "Too many requests.",
-        headers={
-            contract.HEADER_RETRY_AFTER: str(ceil_seconds(retry_after)),
-            contract.HEADER_RATELIMIT_REMAINING: "0",
-        },
-    )
-
-
-# -- presentation ----------------------------------------------------------------
-
-
-def _message_result(message: Message) -> Body:
-    return {
-        "uuid": message.uuid,
-        "origin": message.origin,
-        "status": message.status,
-        "totalMsisdn": message.total_msisdn,
-        "drSummary": [{"drStatus": s, "count": c} for s, c in message.dr_counts().items()],
-        "refundedCount": message.refunded_count,
-    }
-
-
-# -- endpoints --------------------------------------------------------------------
-
-Handler = Callable[[Request, Body, Params], Body]
-
-
-@dataclass(frozen=True)
-class _Route:
-    pattern: re.Pattern[str]
-    method: str
-    scope: str
-    handler: Handler
-    limit: str | None = None
-
-
-def _path_pattern(template: str) -> re.Pattern[str]:
-    return re.compile(re.escape(template).replace(re.escape("{uuid}"), "(?P<uuid>[^/]+)") + "$")
-
-
-class _Api:
-    """Turns a :class:`Request` into a :class:`Response`, the way the provider would."""
-
-    def __init__(self, simulator: Simulator) -> None:
-        self._sim = simulator
-        self._state = simulator._state
-        # Order matters: /message/credit/balance before /message/{uuid}.
-        self._routes = [
-            _Route(_path_pattern(contract.PATH_SEND), "POST", "sms:send", self._send, LIMIT_SEND),
-            _Route(_path_pattern(contract.PATH_BALANCE), "GET", "credit:read", self._balance),
-            _Route(_path_pattern(contract.PATH_RECIPIENTS), "GET", "sms:read", self._recipients),
-            _Route(_path_pattern(contract.PATH_MESSAGE), "GET", "sms:read", self._message),
-            _Route(
-                _path_pattern(contract.PATH_OTP_SEND),
-                "POST",
-                "otp:send",
-                self._otp_send,
-                LIMIT_OTP_PER_IP,
-            ),
-            _Route(
-                _path_pattern(contract.PATH_OTP_VERIFY), "POST", "otp:verify", self._otp_verify
-            ),
-        ]
-
-    def handle(self, request: Request) -> Response:
-        path = request.path
-        try:
-            if path == "/":
-                return self._inbox_page(request)
-            if path.startswith("/_sim/"):
-                return self._control(request)
-            if path.startswith("/api/"):
-                return self._api(request)
-            raise ApiError(404, contract.ERROR_NOT_FOUND, "Not found.")
-        except ApiError as error:
-            return error_response(error)
-
-    # -- non-API ------------------------------------------------------------------
-
-    def _inbox_page(self, request: Request) -> Response:
-        require_method(request, "GET")
-        query = request.query.get("q", "")
-        html = render_inbox(self._sim.inbox, credits=self._sim.credits, query=query)
-        return Response(200, html.encode("utf-8"), HTML_CONTENT_TYPE)
-
-    def _control(self, request: Request) -> Response:
-        return handle_control(self._sim, request)
-
-    # -- API ------------------------------------------------------------------------
-
-    def _api(self, request: Request) -> Response:
-        self._state.record(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                query=request.query,
-                headers=request.headers,
-                json=json_or_none(request.body),
-                client_ip=request.client_ip,
-                client_port=request.client_port,
-                time=utcnow(),
-            )
-        )
-        if any(request.path == p or request.path.startswith(p + "/") for p in LEGACY_PREFIXES):
-            raise ApiError(410, ERROR_LEGACY, "API v1 is not simulated: use /api/v2.")
-        if request.path != API_PREFIX and not request.path.startswith(API_PREFIX + "/"):
-            raise ApiError(404, contract.ERROR_NOT_FOUND, "Not found.")
-        path = request.path[len(API_PREFIX) :]
-        self._sim._advance()  # scheduled messages fall due on any request too
-        fault = self._state.take_fault(path)
-        if fault is not None and not fault.process:
-            raise _fault_error(fault)
-        delay = self._state.take_delay(path)
-        if delay is not None and not delay.process:
-            time.sleep(delay.seconds)
-        try:
-            response = json_response(200, {"result": self._dispatch(request, path)})
-        except ApiError as error:
-            response = error_response(error)
-        if delay is not None and delay.process:
-            time.sleep(delay.seconds)
-        if fault is not None:
-            raise _fault_error(fault)
-        return response
-
-    def _dispatch(self, request: Request, path: str) -> Body:
-        route, params = self._match(request.method, path.rstrip("/") or "/")
-        key = self._authenticate(request, route.scope)
-        checks = [(LIMIT_ALL, key.key)]
-        if route.limit == LIMIT_SEND:
-            checks.append((LIMIT_SEND, key.key))
-        elif route.limit == LIMIT_OTP_PER_IP:
-            checks.append((LIMIT_OTP_PER_IP, request.client_ip))
-        wait = self._state.rate_limit_wait(checks, time.monotonic())
-        if wait is not None:
-            raise _rate_limited(wait)
-        body = json_body(request.body) if request.method == "POST" else {}
-        return route.handler(request, body, params)
-
-    def _match(self, method: str, path: str) -> tuple[_Route, Params]:
-        allowed: list[str] = []
-        for route in self._routes:
-            found = route.pattern.match(path)
-            if found is None:
-                continue
-            if route.method == method:
-                return route, found.groupdict()
-            if not found.groupdict():
-                # A fixed path (/message/send) is never read as a {uuid} of another route.
-                raise method_not_allowed([route.method])
-            allowed.append(route.method)
-        if allowed:
-            raise method_not_allowed(allowed)
-        raise ApiError(404, contract.ERROR_NOT_FOUND, "Not found.")
-
-    def _authenticate(self, request: Request, scope: str) -> ApiKey:
-        key = self._state.find_key(request.headers.get(contract.API_KEY_HEADER, ""))
-        if key is None:
-            raise ApiError(
-                401, contract.ERROR_INVALID_CREDENTIALS, "API key is missing or invalid"
-            )
-        if key.allowed_ips is not None and request.client_ip not in key.allowed_ips:
-            raise ApiError(403, contract.ERROR_IP_NOT_ALLOWED, "This IP may not use this key.")
-        if scope not in key.scopes:
-            raise ApiError(403, contract.ERROR_FORBIDDEN_SCOPE, f"This key lacks {scope}.")
-        return key
-
-    # -- endpoint handlers --------------------------------------------------------------
-
-    def _send(self, request: Request, body: Body, params: Params) -> Body:
-        origin = required_str(body, "origin", MAX_ORIGIN_LENGTH)
-        text = required_str(body, "message")
-        switches = self._state.switches
-        numbers = recipient_numbers(body.get("recipients"), switches.max_recipients_per_request)
-        scheduled_at = scheduled_time(body.get("scheduledTime"))
-        variables = variables_by_number(body.get("variables"))
-        blocked = normalised_set(switches.blocked_numbers)
-        rendered = {
-            n: contract.render_variables(text, variables.get(n))
-            for n in numbers
-            if n not in blocked
-        }
-        message, events = self._state.create_message(
-            origin=origin,
-            text=text,
-            recipients=rendered,
-            blocked_count=len(numbers) - len(rendered),
-            scheduled_at=scheduled_at,
-            now=time.time(),
-        )
-        self._sim._dispatcher.enqueue(events)
-        self._sim._wake.set()
-        return {
-            "uuid": message.uuid,
-            "refNo": message.ref_no,
-            "totalMsisdn": message.total_msisdn,
-            "totalCredit": message.total_credit,
-            "blockedCount": message.blocked_count,
-            "status": message.status,
-        }
-
-    def _message(self, request: Request, body: Body, params: Params) -> Body:
-        message = self._state.get_message(params["uuid"])
-        with self._state.lock:
-            return _message_result(message)
-
-    def _recipients(self, request: Request, body: Body, params: Params) -> Body:
-        uuid = params["uuid"]
-        message = self._state.get_message(uuid)
-        offset = decode_cursor(uuid, request.query.get("cursor"))
-        limit = page_limit(request.query.get("limit"))
-        with self._state.lock:
-            page = message.recipients[offset : offset + limit]
-            more = offset + limit < len(message.recipients)
-            items = [
-                {
-                    "msisdn": r.msisdn,
-                    "txId": r.tx_id,
-                    "drStatus": r.dr_status,
-                    "updatedAt": iso_millis(r.updated_at),
-                }
-                for r in page
-            ]
-        return {
-            "items": items,
-            "nextCursor": encode_cursor(uuid, offset + limit) if more else None,
-        }
-
-    def _balance(self, request: Request, body: Body, params: Params) -> Body:
-        return {"balance": self._sim.credits}
-
-    def _otp_send(self, request: Request, body: Body, params: Params) -> Body:
-        destination = normalise_msisdn(body.get("destination"))
-        if destination is None:
-            raise bad_request(ERROR_INVALID_DESTINATION, "destination must be a Thai mobile.")
-        origin = required_str(body, "origin", MAX_ORIGIN_LENGTH)
-        template = otp_template(body.get("template"))
-        ttl = int_in_range(
-            body,
-            "ttlSeconds",
-            contract.OTP_TTL_RANGE,
-            contract.OTP_TTL_DEFAULT,
-            ERROR_INVALID_TTL,
-        )
-        code_length = int_in_range(
-            body,
-            "codeLength",
-            contract.OTP_CODE_LENGTH_RANGE,
-            OTP_DEFAULT_CODE_LENGTH,
-            ERROR_INVALID_CODE_LENGTH,
-        )
-        otp, events = self._state.create_otp(
-            destination=destination,
-            origin=origin,
-            template=template,
-            ttl_seconds=ttl,
-            code_length=code_length,
-            now=time.time(),
-        )
-        self._sim._dispatcher.enqueue(events)
-        return {
-            "uuid": otp.uuid,
-            "reference": otp.reference,
-            "destination": otp.destination,
-            "expiresAt": iso_millis(otp.expires_at),
-            "ttlSeconds": otp.ttl_seconds,
-        }
-
-    def _otp_verify(self, request: Request, body: Body, params: Params) -> Body:
-        reference = contract.normalise_reference(required_str(body, "reference"))
-        pin = required_str(body, "pin").strip()
-        otp = self._state.verify_otp(reference, pin, time.time())
-        if otp is not None:
-            payload = {"reference": otp.reference, "destination": otp.destination}
-            self._sim._dispatcher.enqueue([("otp.verified", payload)])
-        return {"reference": reference, "verified": otp is not None}
-
-
-def _fault_error(fault: Fault) -> Exception:
-    if fault.drop:
-        return DropConnection()
-    headers: dict[str, str] = {}
-    if fault.retry_after is not None or fault.status == 429:
-        headers[contract.HEADER_RETRY_AFTER] = str(max(1, fault.retry_after or 1))
-    if fault.status == 429:
-        headers[contract.HEADER_RATELIMIT_REMAINING] = "0"
-    return ApiError(fault.status, fault.code, "Simulated failure.", headers=headers)
-
-
-# -- the facade ----------------------------------------------------------------------
 
 
 class _Switch(Generic[T]):
@@ -477,12 +143,12 @@ class Simulator:
         self._first_key = next(iter(keys))
         self._state = SimulatorState(api_keys=keys, credits=credits, switches=switches)
         self._dispatcher = WebhookDispatcher(switches)
-        self._api = _Api(self)
         self._server: HttpServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._delivery_lock = threading.Lock()
+        self._api = Api(self._state, self._dispatcher, advance=self._advance, wake=self._wake.set)
 
     def __repr__(self) -> str:
         where = self.base_url if self._server else "not started"
@@ -501,7 +167,7 @@ class Simulator:
         """Bind the port and start serving, delivering and sending webhooks."""
         if self._server is not None:
             raise RuntimeError("The simulator is already running.")
-        self._server = HttpServer((self.host, self.port), self._api.handle)
+        self._server = HttpServer((self.host, self.port), self._answer)
         self._stopping.clear()
         self._dispatcher.start()
         self._threads = [
@@ -539,6 +205,27 @@ class Simulator:
         with self._delivery_lock:  # no delivery of the old messages is queued after this
             self._state.reset()
             self._dispatcher.clear()
+
+    # -- answering ----------------------------------------------------------------------
+
+    def _answer(self, request: Request) -> Response:
+        path = request.path
+        try:
+            if path == "/":
+                return self._inbox_page(request)
+            if path.startswith("/_sim/"):
+                return handle_control(self, request)
+            if path.startswith("/api/"):
+                return self._api.handle(request)
+            raise ApiError(404, contract.ERROR_NOT_FOUND, "Not found.")
+        except ApiError as error:
+            return error_response(error)
+
+    def _inbox_page(self, request: Request) -> Response:
+        require_method(request, "GET")
+        query = request.query.get("q", "")
+        html = render_inbox(self.inbox, credits=self.credits, query=query)
+        return Response(200, html.encode("utf-8"), HTML_CONTENT_TYPE)
 
     # -- addresses --------------------------------------------------------------------
 
