@@ -72,8 +72,11 @@ class RecordedRequest:
 
 
 @dataclass
-class Recipient:
-    """One number of an accepted message, with its text and delivery report."""
+class SimRecipient:
+    """One number of a :class:`SimMessage`, with its text and delivery report.
+
+    The simulator's record, not :class:`django_sepsms.models.Recipient`.
+    """
 
     msisdn: str
     text: str
@@ -83,14 +86,17 @@ class Recipient:
 
 
 @dataclass
-class Message:
-    """A message accepted by ``/message/send``."""
+class SimMessage:
+    """A message accepted by ``/message/send``.
+
+    The simulator's record, not :class:`django_sepsms.models.Message`.
+    """
 
     uuid: str
     ref_no: str
     origin: str
     text: str
-    recipients: list[Recipient]
+    recipients: list[SimRecipient]
     status: str
     created_at: datetime
     send_at: float

@@ -28,8 +28,8 @@ from .records import (
     LIMIT_SEND,
     ApiKey,
     Fault,
-    Message,
     RecordedRequest,
+    SimMessage,
 )
 from .state import SimulatorState
 from .validation import (
@@ -84,7 +84,7 @@ def rate_limited(retry_after: float) -> ApiError:
     )
 
 
-def message_result(message: Message) -> Body:
+def message_result(message: SimMessage) -> Body:
     """What ``GET /message/{uuid}`` answers for ``message``."""
     return {
         "uuid": message.uuid,

@@ -32,9 +32,9 @@ from .records import (
     Delay,
     Fault,
     InboxEntry,
-    Message,
     Otp,
     RecordedRequest,
+    SimMessage,
     Switches,
 )
 from .routes import API_PREFIX, Api
@@ -286,7 +286,7 @@ class Simulator:
             return list(self._state.inbox)
 
     @property
-    def messages(self) -> dict[str, Message]:
+    def messages(self) -> dict[str, SimMessage]:
         """Accepted messages by uuid (a copy of the mapping; the records are live)."""
         with self._state.lock:
             return dict(self._state.messages)

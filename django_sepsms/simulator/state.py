@@ -27,10 +27,10 @@ from .records import (
     Delay,
     Fault,
     InboxEntry,
-    Message,
     Otp,
-    Recipient,
     RecordedRequest,
+    SimMessage,
+    SimRecipient,
     Switches,
 )
 from .wire import (
@@ -97,8 +97,8 @@ class SimulatorState:
     def _clear(self) -> None:
         self.api_keys = {k: ApiKey(k, scopes) for k, scopes in self._initial_keys.items()}
         self.credits = self._initial_credits
-        self.messages: dict[str, Message] = {}
-        self.active: dict[str, Message] = {}
+        self.messages: dict[str, SimMessage] = {}
+        self.active: dict[str, SimMessage] = {}
         self.otps: dict[str, Otp] = {}
         self.inbox: list[InboxEntry] = []
         self.requests: list[RecordedRequest] = []
@@ -184,7 +184,7 @@ class SimulatorState:
         blocked_count: int,
         scheduled_at: datetime | None,
         now: float,
-    ) -> tuple[Message, list[Event]]:
+    ) -> tuple[SimMessage, list[Event]]:
         """Charge for and store a message; ``recipients`` maps msisdn -> rendered text."""
         cost = sum(count_segments(rendered) for rendered in recipients.values())
         with self.lock:
@@ -192,13 +192,13 @@ class SimulatorState:
             self._ref_counter += 1
             created = from_timestamp(now)
             scheduled = scheduled_at is not None and scheduled_at.timestamp() > now
-            message = Message(
+            message = SimMessage(
                 uuid=str(uuid_lib.uuid4()),
                 ref_no=f"SP{created:%y%m%d}{self._ref_counter:06d}",
                 origin=origin,
                 text=text,
                 recipients=[
-                    Recipient(msisdn, rendered, _new_tx_id(), updated_at=created)
+                    SimRecipient(msisdn, rendered, _new_tx_id(), updated_at=created)
                     for msisdn, rendered in recipients.items()
                 ],
                 status="scheduled" if scheduled else "pending",
@@ -212,7 +212,7 @@ class SimulatorState:
             self.active[message.uuid] = message
             return message, events
 
-    def get_message(self, uuid: str) -> Message:
+    def get_message(self, uuid: str) -> SimMessage:
         with self.lock:
             message = self.messages.get(uuid)
         if message is None:
@@ -240,7 +240,7 @@ class SimulatorState:
             return events
 
     def _advance_message(
-        self, message: Message, now: float, *, force: bool, ignore_schedule: bool
+        self, message: SimMessage, now: float, *, force: bool, ignore_schedule: bool
     ) -> list[Event]:
         step: list[Event] = []
         if message.status in ("pending", "scheduled") and (
@@ -264,7 +264,7 @@ class SimulatorState:
         message.held_events = []
         return out
 
-    def _deliver(self, message: Message, now: float) -> list[Event]:
+    def _deliver(self, message: SimMessage, now: float) -> list[Event]:
         failing = normalised_set(self.switches.failing_numbers)
         delivered_at = from_timestamp(now)
         events: list[Event] = []
