@@ -27,30 +27,31 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from .. import contract
-from . import state as st
-from .inbox import matching
+from .httpd import Request, Response, json_response, require_method
+from .inbox import inbox_item, matching
+from .wire import ERROR_UNAVAILABLE, ApiError
 
 if TYPE_CHECKING:
-    from .server import Request, Response, Simulator
+    from .server import Simulator
 
 _INVALID = "validation.invalid"
 
 
 def _number(value: Any, name: str, *, minimum: float = 0) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise st.ApiError(400, _INVALID, f"{name} must be a number >= {minimum:g}.")
+        raise ApiError(400, _INVALID, f"{name} must be a number >= {minimum:g}.")
     return float(value)
 
 
 def _whole(value: Any, name: str, *, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise st.ApiError(400, _INVALID, f"{name} must be a whole number >= {minimum}.")
+        raise ApiError(400, _INVALID, f"{name} must be a whole number >= {minimum}.")
     return value
 
 
 def _flag(value: Any, name: str) -> bool:
     if not isinstance(value, bool):
-        raise st.ApiError(400, _INVALID, f"{name} must be true or false.")
+        raise ApiError(400, _INVALID, f"{name} must be true or false.")
     return value
 
 
@@ -58,7 +59,7 @@ def _strings(value: Any, name: str) -> list[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-        raise st.ApiError(400, _INVALID, f"{name} must be a list of strings.")
+        raise ApiError(400, _INVALID, f"{name} must be a list of strings.")
     return list(value)
 
 
@@ -66,7 +67,7 @@ def _url(value: Any, name: str) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.startswith(("http://", "https://")):
-        raise st.ApiError(400, _INVALID, f"{name} must be an http(s) URL or null.")
+        raise ApiError(400, _INVALID, f"{name} must be an http(s) URL or null.")
     return value
 
 
@@ -99,16 +100,14 @@ def switches_of(sim: Simulator) -> dict[str, Any]:
 
 def handle(sim: Simulator, request: Request) -> Response:
     """Answer one request under ``/_sim/``."""
-    from .server import _inbox_item, _require_method, json_response
-
     name = request.path.removeprefix("/_sim/")
     if name == "health":
-        _require_method(request, "GET")
+        require_method(request, "GET")
         return json_response(200, {"ok": True})
     if name == "inbox.json":
-        _require_method(request, "GET")
+        require_method(request, "GET")
         found = matching(sim.inbox, request.query.get("q", ""))
-        return json_response(200, {"items": [_inbox_item(e) for e in found]})
+        return json_response(200, {"items": [inbox_item(e) for e in found]})
     if name == "switches" and request.method == "GET":
         return json_response(200, switches_of(sim))
     actions: dict[str, Callable[[Simulator, Mapping[str, Any]], Any]] = {
@@ -120,8 +119,8 @@ def handle(sim: Simulator, request: Request) -> Response:
         "deliver": _deliver,
     }
     if name not in actions:
-        raise st.ApiError(404, contract.ERROR_NOT_FOUND, "Not found.")
-    _require_method(request, "POST")
+        raise ApiError(404, contract.ERROR_NOT_FOUND, "Not found.")
+    require_method(request, "POST")
     actions[name](sim, _body(request))
     if name == "reset":
         return json_response(200, {"ok": True})
@@ -135,20 +134,20 @@ def _body(request: Request) -> Mapping[str, Any]:
     # never changes the simulator.
     media_type = request.headers.get("Content-Type", "").split(";")[0].strip().lower()
     if media_type != "application/json":
-        raise st.ApiError(415, _INVALID, "Send a JSON object with Content-Type: application/json.")
+        raise ApiError(415, _INVALID, "Send a JSON object with Content-Type: application/json.")
     try:
         body = json.loads(request.body)
     except ValueError:
-        raise st.ApiError(400, _INVALID, "The body must be a JSON object.") from None
+        raise ApiError(400, _INVALID, "The body must be a JSON object.") from None
     if not isinstance(body, dict):
-        raise st.ApiError(400, _INVALID, "The body must be a JSON object.")
+        raise ApiError(400, _INVALID, "The body must be a JSON object.")
     return body
 
 
 def _only(body: Mapping[str, Any], known: set[str]) -> None:
     unknown = sorted(set(body) - known)
     if unknown:
-        raise st.ApiError(400, _INVALID, f"Unknown field(s): {', '.join(unknown)}.")
+        raise ApiError(400, _INVALID, f"Unknown field(s): {', '.join(unknown)}.")
 
 
 def _set_switches(sim: Simulator, body: Mapping[str, Any]) -> None:
@@ -164,7 +163,7 @@ def _fail(sim: Simulator, body: Mapping[str, Any]) -> None:
     sim.fail_next(
         _path(body),
         status=_whole(body.get("status", 503), "status", minimum=400),
-        code=str(body.get("code") or st.ERROR_UNAVAILABLE),
+        code=str(body.get("code") or ERROR_UNAVAILABLE),
         times=_whole(body.get("times", 1), "times", minimum=1),
         retry_after=None if retry_after is None else _whole(retry_after, "retry_after"),
         process=_flag(body.get("process", False), "process"),
@@ -186,11 +185,11 @@ def _add_key(sim: Simulator, body: Mapping[str, Any]) -> None:
     _only(body, {"key", "scopes", "allowed_ips"})
     key = body.get("key")
     if not isinstance(key, str) or not key:
-        raise st.ApiError(400, _INVALID, "key must be a non-empty string.")
+        raise ApiError(400, _INVALID, "key must be a non-empty string.")
     scopes = _strings(body.get("scopes", list(contract.SCOPES)), "scopes")
     unknown = sorted(set(scopes) - set(contract.SCOPES))
     if unknown:
-        raise st.ApiError(400, _INVALID, f"Unknown scope(s): {', '.join(unknown)}.")
+        raise ApiError(400, _INVALID, f"Unknown scope(s): {', '.join(unknown)}.")
     ips = body.get("allowed_ips")
     sim.add_api_key(key, scopes, allowed_ips=None if ips is None else _strings(ips, "allowed_ips"))
 
@@ -199,15 +198,15 @@ def _deliver(sim: Simulator, body: Mapping[str, Any]) -> None:
     _only(body, {"uuid"})
     uuid = body.get("uuid")
     if uuid is not None and not isinstance(uuid, str):
-        raise st.ApiError(400, _INVALID, "uuid must be a string.")
+        raise ApiError(400, _INVALID, "uuid must be a string.")
     try:
         sim.deliver_now(uuid)
     except KeyError:
-        raise st.ApiError(404, contract.ERROR_NOT_FOUND, f"No message {uuid!r}.") from None
+        raise ApiError(404, contract.ERROR_NOT_FOUND, f"No message {uuid!r}.") from None
 
 
 def _path(body: Mapping[str, Any]) -> str:
     path = body.get("path", "")
     if not isinstance(path, str) or (path and not path.startswith("/")):
-        raise st.ApiError(400, _INVALID, "path must start with / (after /api/v2), or be empty.")
+        raise ApiError(400, _INVALID, "path must start with / (after /api/v2), or be empty.")
     return path

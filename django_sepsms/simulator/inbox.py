@@ -1,4 +1,4 @@
-"""The simulator's inbox page: every SMS "delivered", newest first, OTP codes included.
+"""The simulator's inbox: every SMS "delivered", newest first, OTP codes included.
 
 Like Mailpit for e-mail: a developer reads the code the site just sent without a
 phone. Self-contained HTML (inline CSS, no external assets) that reloads itself.
@@ -9,8 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from html import escape
+from typing import Any
 
-from .state import InboxEntry
+from .records import InboxEntry
+from .wire import iso_millis
 
 REFRESH_SECONDS = 3
 
@@ -61,6 +63,20 @@ def matching(entries: Sequence[InboxEntry], query: str) -> list[InboxEntry]:
         return any(needle in value.casefold() for value in fields)
 
     return [entry for entry in newest_first if hit(entry)]
+
+
+def inbox_item(entry: InboxEntry) -> dict[str, Any]:
+    """``entry`` as an item of ``/_sim/inbox.json``."""
+    return {
+        "time": iso_millis(entry.time),
+        "msisdn": entry.msisdn,
+        "origin": entry.origin,
+        "text": entry.text,
+        "smsUuid": entry.sms_uuid,
+        "txId": entry.tx_id,
+        "status": entry.status,
+        "otpReference": entry.otp_reference,
+    }
 
 
 def render_inbox(entries: Sequence[InboxEntry], *, credits: int, query: str = "") -> str:

@@ -1,4 +1,8 @@
-"""A local stand-in for the SEPSMS REST API v2: HTTP server, endpoints and :class:`Simulator`.
+"""The :class:`Simulator`: a local stand-in for the SEPSMS REST API v2, as one object.
+
+It owns the state, the HTTP server, the delivery thread and the webhook
+dispatcher, sends each request to the inbox page, the ``/_sim/`` control
+endpoints or the API, and gives tests its switches, faults and records.
 
 Pure standard library (plus ``requests`` for webhooks): usable without Django.
 The ``/_sim/`` control endpoints and the inbox need no API key, so the simulator
@@ -7,646 +11,43 @@ must never be reachable from outside the developer's machine or CI job.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import logging
-import re
-import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Generic, TypeVar, cast, overload
-from urllib.parse import parse_qsl, urlsplit
-
-from requests.structures import CaseInsensitiveDict
+from collections.abc import Iterable, Mapping
+from typing import Generic, TypeVar, cast, overload
 
 from .. import contract
-from . import state as st
+from .control import handle as handle_control
+from .httpd import (
+    HTML_CONTENT_TYPE,
+    HttpServer,
+    Request,
+    Response,
+    error_response,
+    require_method,
+)
 from .inbox import render_inbox
-from .state import (
-    ApiError,
+from .records import (
+    Delay,
+    Fault,
     InboxEntry,
-    Message,
     Otp,
     RecordedRequest,
-    SimulatorState,
+    SimMessage,
     Switches,
 )
+from .routes import API_PREFIX, Api
+from .state import SimulatorState
 from .webhooks import WebhookAttempt, WebhookDispatcher
+from .wire import ERROR_UNAVAILABLE, ApiError
 
 logger = logging.getLogger("django_sepsms.simulator")
 
-API_PREFIX = urlsplit(contract.DEFAULT_BASE_URL).path
-#: [page] the older system still answers there; the simulator only says it is not v2.
-LEGACY_PREFIXES = ("/api/sms", "/api/otp")
 DEFAULT_API_KEY = "sk_sep_test"
-JSON_CONTENT_TYPE = "application/json; charset=utf-8"
-HTML_CONTENT_TYPE = "text/html; charset=utf-8"
-MAX_BODY_BYTES = 1024 * 1024
-MAX_ORIGIN_LENGTH = 32
-#: [assumed] defaults the page does not state.
-OTP_DEFAULT_TEMPLATE = "Your code is {code} (Ref: {ref})"
-OTP_DEFAULT_CODE_LENGTH = 6
-RECIPIENTS_PAGE_DEFAULT, RECIPIENTS_PAGE_MAX = 100, 500
 _TICK_SECONDS = 0.05
 
 T = TypeVar("T")
-Params = dict[str, str]
-Body = dict[str, Any]
-
-
-# -- request and response ---------------------------------------------------------
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: Mapping[str, str]
-    body: bytes
-    client_ip: str
-    client_port: int = 0
-
-
-@dataclass
-class Response:
-    status: int
-    body: bytes
-    content_type: str = JSON_CONTENT_TYPE
-    headers: dict[str, str] = field(default_factory=dict)
-
-
-def json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
-    body = json.dumps(payload, ensure_ascii=False).encode("utf-8")
-    return Response(status, body, headers=headers or {})
-
-
-def error_response(error: ApiError) -> Response:
-    payload: Body = {"code": error.code, "message": error.message}
-    if error.details:
-        payload["details"] = error.details
-    return json_response(error.status, {"success": False, "error": payload}, error.headers)
-
-
-def iso_millis(moment: datetime) -> str:
-    """``2026-01-15T10:35:00.000Z``, the provider's timestamp format."""
-    utc = moment.astimezone(UTC)
-    return f"{utc:%Y-%m-%dT%H:%M:%S}.{utc.microsecond // 1000:03d}Z"
-
-
-def _bad_request(code: str, message: str, **details: Any) -> ApiError:
-    return ApiError(400, code, message, details=details or None)
-
-
-def _rate_limited(retry_after: float) -> ApiError:
-    return ApiError(
-        429,
-        contract.ERROR_RATE_LIMITED,
-        "Too many requests.",
-        headers={
-            contract.HEADER_RETRY_AFTER: str(st.ceil_seconds(retry_after)),
-            contract.HEADER_RATELIMIT_REMAINING: "0",
-        },
-    )
-
-
-# -- field validation ---------------------------------------------------------------
-
-
-def _required_str(body: Body, name: str, max_length: int | None = None) -> str:
-    value = body.get(name)
-    if not isinstance(value, str) or not value.strip():
-        raise _bad_request(contract.ERROR_VALIDATION, f"{name} must be a non-empty string.")
-    if max_length is not None and len(value) > max_length:
-        raise _bad_request(
-            contract.ERROR_VALIDATION, f"{name} must be at most {max_length} characters."
-        )
-    return value
-
-
-def _recipients(value: Any, cap: int) -> list[str]:
-    if not isinstance(value, list) or not value:
-        raise _bad_request(st.ERROR_INVALID_RECIPIENTS, "recipients must be a non-empty list.")
-    if len(value) > cap:
-        raise _bad_request(st.ERROR_TOO_MANY_RECIPIENTS, f"At most {cap} recipients per request.")
-    numbers = [st.normalise_msisdn(item) for item in value]
-    invalid = [item for item, number in zip(value, numbers, strict=True) if number is None]
-    if invalid:
-        shown = ", ".join(str(item) for item in invalid[:20])
-        raise _bad_request(
-            st.ERROR_INVALID_RECIPIENTS, f"Invalid recipients: {shown}", invalid=invalid
-        )
-    return list(dict.fromkeys(n for n in numbers if n is not None))
-
-
-def _scheduled_time(value: Any) -> datetime | None:
-    if value is None or value == "":
-        return None
-    invalid = _bad_request(
-        st.ERROR_INVALID_SCHEDULED_TIME, "scheduledTime must be ISO 8601 with a time zone."
-    )
-    if not isinstance(value, str):
-        raise invalid
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise invalid from None
-    if parsed.utcoffset() is None:
-        raise invalid
-    return parsed
-
-
-def _variables(value: Any) -> dict[str, dict[str, object]]:
-    if value is None:
-        return {}
-    invalid = _bad_request(
-        st.ERROR_INVALID_VARIABLES, "variables must map recipients to objects of values."
-    )
-    if not isinstance(value, dict):
-        raise invalid
-    out: dict[str, dict[str, object]] = {}
-    for number, values in value.items():
-        msisdn = st.normalise_msisdn(number)
-        if msisdn is None or not isinstance(values, dict):
-            raise invalid
-        out[msisdn] = values
-    return out
-
-
-def _int_in_range(body: Body, name: str, bounds: tuple[int, int], default: int, code: str) -> int:
-    value = body.get(name)
-    if value is None:
-        return default
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    low, high = bounds
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise _bad_request(code, f"{name} must be an integer from {low} to {high}.")
-    return value
-
-
-def _otp_template(value: Any) -> str:
-    if value is None:
-        return OTP_DEFAULT_TEMPLATE
-    if not isinstance(value, str) or contract.OTP_CODE_PLACEHOLDER not in value:
-        raise _bad_request(
-            st.ERROR_INVALID_TEMPLATE, f"template must contain {contract.OTP_CODE_PLACEHOLDER}."
-        )
-    return value
-
-
-def _encode_cursor(uuid: str, offset: int) -> str:
-    return base64.urlsafe_b64encode(f"{uuid}:{offset}".encode()).decode().rstrip("=")
-
-
-def _decode_cursor(uuid: str, cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        owner, _, offset = raw.rpartition(":")
-        if owner == uuid and offset.isdigit():
-            return int(offset)
-    except (binascii.Error, UnicodeDecodeError):
-        pass
-    raise _bad_request(st.ERROR_INVALID_CURSOR, "Invalid cursor.")
-
-
-def _page_limit(value: str | None) -> int:
-    if value is None:
-        return RECIPIENTS_PAGE_DEFAULT
-    if not value.isdigit() or int(value) < 1:
-        raise _bad_request(contract.ERROR_VALIDATION, "limit must be a positive integer.")
-    return min(int(value), RECIPIENTS_PAGE_MAX)
-
-
-# -- presentation ----------------------------------------------------------------
-
-
-def _message_result(message: Message) -> Body:
-    return {
-        "uuid": message.uuid,
-        "origin": message.origin,
-        "status": message.status,
-        "totalMsisdn": message.total_msisdn,
-        "drSummary": [{"drStatus": s, "count": c} for s, c in message.dr_counts().items()],
-        "refundedCount": message.refunded_count,
-    }
-
-
-def _inbox_item(entry: InboxEntry) -> Body:
-    return {
-        "time": iso_millis(entry.time),
-        "msisdn": entry.msisdn,
-        "origin": entry.origin,
-        "text": entry.text,
-        "smsUuid": entry.sms_uuid,
-        "txId": entry.tx_id,
-        "status": entry.status,
-        "otpReference": entry.otp_reference,
-    }
-
-
-# -- endpoints --------------------------------------------------------------------
-
-Handler = Callable[[Request, Body, Params], Body]
-
-
-@dataclass(frozen=True)
-class _Route:
-    pattern: re.Pattern[str]
-    method: str
-    scope: str
-    handler: Handler
-    limit: str | None = None
-
-
-def _path_pattern(template: str) -> re.Pattern[str]:
-    return re.compile(re.escape(template).replace(re.escape("{uuid}"), "(?P<uuid>[^/]+)") + "$")
-
-
-class _Api:
-    """Turns a :class:`Request` into a :class:`Response`, the way the provider would."""
-
-    def __init__(self, simulator: Simulator) -> None:
-        self._sim = simulator
-        self._state = simulator._state
-        # Order matters: /message/credit/balance before /message/{uuid}.
-        self._routes = [
-            _Route(
-                _path_pattern(contract.PATH_SEND), "POST", "sms:send", self._send, st.LIMIT_SEND
-            ),
-            _Route(_path_pattern(contract.PATH_BALANCE), "GET", "credit:read", self._balance),
-            _Route(_path_pattern(contract.PATH_RECIPIENTS), "GET", "sms:read", self._recipients),
-            _Route(_path_pattern(contract.PATH_MESSAGE), "GET", "sms:read", self._message),
-            _Route(
-                _path_pattern(contract.PATH_OTP_SEND),
-                "POST",
-                "otp:send",
-                self._otp_send,
-                st.LIMIT_OTP_PER_IP,
-            ),
-            _Route(
-                _path_pattern(contract.PATH_OTP_VERIFY), "POST", "otp:verify", self._otp_verify
-            ),
-        ]
-
-    def handle(self, request: Request) -> Response:
-        path = request.path
-        try:
-            if path == "/":
-                return self._inbox_page(request)
-            if path.startswith("/_sim/"):
-                return self._control(request)
-            if path.startswith("/api/"):
-                return self._api(request)
-            raise ApiError(404, contract.ERROR_NOT_FOUND, "Not found.")
-        except ApiError as error:
-            return error_response(error)
-
-    # -- non-API ------------------------------------------------------------------
-
-    def _inbox_page(self, request: Request) -> Response:
-        _require_method(request, "GET")
-        query = request.query.get("q", "")
-        html = render_inbox(self._sim.inbox, credits=self._sim.credits, query=query)
-        return Response(200, html.encode("utf-8"), HTML_CONTENT_TYPE)
-
-    def _control(self, request: Request) -> Response:
-        from . import control
-
-        return control.handle(self._sim, request)
-
-    # -- API ------------------------------------------------------------------------
-
-    def _api(self, request: Request) -> Response:
-        self._state.record(
-            RecordedRequest(
-                method=request.method,
-                path=request.path,
-                query=request.query,
-                headers=request.headers,
-                json=_json_or_none(request.body),
-                client_ip=request.client_ip,
-                client_port=request.client_port,
-                time=st.utcnow(),
-            )
-        )
-        if any(request.path == p or request.path.startswith(p + "/") for p in LEGACY_PREFIXES):
-            raise ApiError(410, st.ERROR_LEGACY, "API v1 is not simulated: use /api/v2.")
-        if request.path != API_PREFIX and not request.path.startswith(API_PREFIX + "/"):
-            raise ApiError(404, contract.ERROR_NOT_FOUND, "Not found.")
-        path = request.path[len(API_PREFIX) :]
-        self._sim._advance()  # scheduled messages fall due on any request too
-        fault = self._state.take_fault(path)
-        if fault is not None and not fault.process:
-            raise _fault_error(fault)
-        delay = self._state.take_delay(path)
-        if delay is not None and not delay.process:
-            time.sleep(delay.seconds)
-        try:
-            response = json_response(200, {"result": self._dispatch(request, path)})
-        except ApiError as error:
-            response = error_response(error)
-        if delay is not None and delay.process:
-            time.sleep(delay.seconds)
-        if fault is not None:
-            raise _fault_error(fault)
-        return response
-
-    def _dispatch(self, request: Request, path: str) -> Body:
-        route, params = self._match(request.method, path.rstrip("/") or "/")
-        key = self._authenticate(request, route.scope)
-        checks = [(st.LIMIT_ALL, key.key)]
-        if route.limit == st.LIMIT_SEND:
-            checks.append((st.LIMIT_SEND, key.key))
-        elif route.limit == st.LIMIT_OTP_PER_IP:
-            checks.append((st.LIMIT_OTP_PER_IP, request.client_ip))
-        wait = self._state.rate_limit_wait(checks, time.monotonic())
-        if wait is not None:
-            raise _rate_limited(wait)
-        body = _json_body(request.body) if request.method == "POST" else {}
-        return route.handler(request, body, params)
-
-    def _match(self, method: str, path: str) -> tuple[_Route, Params]:
-        allowed: list[str] = []
-        for route in self._routes:
-            found = route.pattern.match(path)
-            if found is None:
-                continue
-            if route.method == method:
-                return route, found.groupdict()
-            if not found.groupdict():
-                # A fixed path (/message/send) is never read as a {uuid} of another route.
-                raise _method_not_allowed([route.method])
-            allowed.append(route.method)
-        if allowed:
-            raise _method_not_allowed(allowed)
-        raise ApiError(404, contract.ERROR_NOT_FOUND, "Not found.")
-
-    def _authenticate(self, request: Request, scope: str) -> st.ApiKey:
-        key = self._state.find_key(request.headers.get(contract.API_KEY_HEADER, ""))
-        if key is None:
-            raise ApiError(
-                401, contract.ERROR_INVALID_CREDENTIALS, "API key is missing or invalid"
-            )
-        if key.allowed_ips is not None and request.client_ip not in key.allowed_ips:
-            raise ApiError(403, contract.ERROR_IP_NOT_ALLOWED, "This IP may not use this key.")
-        if scope not in key.scopes:
-            raise ApiError(403, contract.ERROR_FORBIDDEN_SCOPE, f"This key lacks {scope}.")
-        return key
-
-    # -- endpoint handlers --------------------------------------------------------------
-
-    def _send(self, request: Request, body: Body, params: Params) -> Body:
-        origin = _required_str(body, "origin", MAX_ORIGIN_LENGTH)
-        text = _required_str(body, "message")
-        switches = self._state.switches
-        numbers = _recipients(body.get("recipients"), switches.max_recipients_per_request)
-        scheduled_at = _scheduled_time(body.get("scheduledTime"))
-        variables = _variables(body.get("variables"))
-        blocked = st.normalised_set(switches.blocked_numbers)
-        rendered = {
-            n: contract.render_variables(text, variables.get(n))
-            for n in numbers
-            if n not in blocked
-        }
-        message, events = self._state.create_message(
-            origin=origin,
-            text=text,
-            recipients=rendered,
-            blocked_count=len(numbers) - len(rendered),
-            scheduled_at=scheduled_at,
-            now=time.time(),
-        )
-        self._sim._dispatcher.enqueue(events)
-        self._sim._wake.set()
-        return {
-            "uuid": message.uuid,
-            "refNo": message.ref_no,
-            "totalMsisdn": message.total_msisdn,
-            "totalCredit": message.total_credit,
-            "blockedCount": message.blocked_count,
-            "status": message.status,
-        }
-
-    def _message(self, request: Request, body: Body, params: Params) -> Body:
-        message = self._state.get_message(params["uuid"])
-        with self._state.lock:
-            return _message_result(message)
-
-    def _recipients(self, request: Request, body: Body, params: Params) -> Body:
-        uuid = params["uuid"]
-        message = self._state.get_message(uuid)
-        offset = _decode_cursor(uuid, request.query.get("cursor"))
-        limit = _page_limit(request.query.get("limit"))
-        with self._state.lock:
-            page = message.recipients[offset : offset + limit]
-            more = offset + limit < len(message.recipients)
-            items = [
-                {
-                    "msisdn": r.msisdn,
-                    "txId": r.tx_id,
-                    "drStatus": r.dr_status,
-                    "updatedAt": iso_millis(r.updated_at),
-                }
-                for r in page
-            ]
-        return {
-            "items": items,
-            "nextCursor": _encode_cursor(uuid, offset + limit) if more else None,
-        }
-
-    def _balance(self, request: Request, body: Body, params: Params) -> Body:
-        return {"balance": self._sim.credits}
-
-    def _otp_send(self, request: Request, body: Body, params: Params) -> Body:
-        destination = st.normalise_msisdn(body.get("destination"))
-        if destination is None:
-            raise _bad_request(st.ERROR_INVALID_DESTINATION, "destination must be a Thai mobile.")
-        origin = _required_str(body, "origin", MAX_ORIGIN_LENGTH)
-        template = _otp_template(body.get("template"))
-        ttl = _int_in_range(
-            body,
-            "ttlSeconds",
-            contract.OTP_TTL_RANGE,
-            contract.OTP_TTL_DEFAULT,
-            st.ERROR_INVALID_TTL,
-        )
-        code_length = _int_in_range(
-            body,
-            "codeLength",
-            contract.OTP_CODE_LENGTH_RANGE,
-            OTP_DEFAULT_CODE_LENGTH,
-            st.ERROR_INVALID_CODE_LENGTH,
-        )
-        otp, events = self._state.create_otp(
-            destination=destination,
-            origin=origin,
-            template=template,
-            ttl_seconds=ttl,
-            code_length=code_length,
-            now=time.time(),
-        )
-        self._sim._dispatcher.enqueue(events)
-        return {
-            "uuid": otp.uuid,
-            "reference": otp.reference,
-            "destination": otp.destination,
-            "expiresAt": iso_millis(otp.expires_at),
-            "ttlSeconds": otp.ttl_seconds,
-        }
-
-    def _otp_verify(self, request: Request, body: Body, params: Params) -> Body:
-        reference = contract.normalise_reference(_required_str(body, "reference"))
-        pin = _required_str(body, "pin").strip()
-        otp = self._state.verify_otp(reference, pin, time.time())
-        if otp is not None:
-            payload = {"reference": otp.reference, "destination": otp.destination}
-            self._sim._dispatcher.enqueue([("otp.verified", payload)])
-        return {"reference": reference, "verified": otp is not None}
-
-
-def _require_method(request: Request, method: str) -> None:
-    if request.method != method:
-        raise _method_not_allowed([method])
-
-
-def _method_not_allowed(allowed: list[str]) -> ApiError:
-    return ApiError(
-        405,
-        st.ERROR_METHOD_NOT_ALLOWED,
-        "Method not allowed.",
-        headers={"Allow": ", ".join(sorted(set(allowed)))},
-    )
-
-
-class _DropConnection(Exception):
-    """Close the client's connection without a word."""
-
-
-def _fault_error(fault: st.Fault) -> Exception:
-    if fault.drop:
-        return _DropConnection()
-    headers: dict[str, str] = {}
-    if fault.retry_after is not None or fault.status == 429:
-        headers[contract.HEADER_RETRY_AFTER] = str(max(1, fault.retry_after or 1))
-    if fault.status == 429:
-        headers[contract.HEADER_RATELIMIT_REMAINING] = "0"
-    return ApiError(fault.status, fault.code, "Simulated failure.", headers=headers)
-
-
-def _json_or_none(raw: bytes) -> Any:
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return None
-
-
-def _json_body(raw: bytes) -> Body:
-    try:
-        data = json.loads(raw)
-    except ValueError:
-        raise _bad_request(st.ERROR_INVALID_JSON, "The body is not valid JSON.") from None
-    if not isinstance(data, dict):
-        raise _bad_request(st.ERROR_INVALID_JSON, "The body must be a JSON object.")
-    return data
-
-
-# -- HTTP plumbing -----------------------------------------------------------------
-
-
-class _HttpServer(ThreadingHTTPServer):
-    daemon_threads = True
-    block_on_close = False
-
-    def __init__(self, address: tuple[str, int], api: _Api) -> None:
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
-        self.api = api
-        super().__init__(address, _Handler)
-
-
-class _Handler(BaseHTTPRequestHandler):
-    server: _HttpServer
-    protocol_version = "HTTP/1.1"
-    server_version = "SEPSMS-Simulator/1.0"
-    # Headers and body are written separately: without this, Nagle's algorithm
-    # holds the body back until the client's delayed ACK (~40 ms a request).
-    disable_nagle_algorithm = True
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def _handle(self) -> None:
-        try:
-            response = self.server.api.handle(self._read_request())
-        except _DropConnection:
-            self.close_connection = True
-            return
-        except ApiError as error:
-            response = error_response(error)
-        except Exception:
-            logger.exception("Simulator failed on %s %s", self.command, self.path)
-            response = error_response(ApiError(500, contract.ERROR_SERVER, "Simulator error."))
-        self._write(response)
-
-    def _read_request(self) -> Request:
-        try:
-            length = int(self.headers.get("Content-Length") or 0)
-        except ValueError:
-            length = -1
-        if length < 0 or length > MAX_BODY_BYTES:
-            self.close_connection = True
-            raise ApiError(413, st.ERROR_BODY_TOO_LARGE, "Missing or too large Content-Length.")
-        url = urlsplit(self.path)
-        return Request(
-            method=self.command,
-            path=url.path,
-            query=dict(parse_qsl(url.query)),
-            headers=CaseInsensitiveDict(self.headers.items()),
-            body=self.rfile.read(length) if length else b"",
-            client_ip=str(self.client_address[0]),
-            client_port=int(self.client_address[1]),
-        )
-
-    def _write(self, response: Response) -> None:
-        try:
-            self.send_response(response.status)
-            self.send_header("Content-Type", response.content_type)
-            self.send_header("Content-Length", str(len(response.body)))
-            self.send_header("Cache-Control", "no-store")
-            for name, value in response.headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(response.body)
-        except (BrokenPipeError, ConnectionResetError):
-            # The client gave up (e.g. its timeout during delay_next): nothing to tell it.
-            self.close_connection = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        # The request line holds no key: keys travel in a header, never logged.
-        logger.debug("%s %s", self.address_string(), format % args)
-
-
-# -- the facade ----------------------------------------------------------------------
 
 
 class _Switch(Generic[T]):
@@ -742,12 +143,12 @@ class Simulator:
         self._first_key = next(iter(keys))
         self._state = SimulatorState(api_keys=keys, credits=credits, switches=switches)
         self._dispatcher = WebhookDispatcher(switches)
-        self._api = _Api(self)
-        self._server: _HttpServer | None = None
+        self._server: HttpServer | None = None
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
         self._wake = threading.Event()
         self._delivery_lock = threading.Lock()
+        self._api = Api(self._state, self._dispatcher, advance=self._advance, wake=self._wake.set)
 
     def __repr__(self) -> str:
         where = self.base_url if self._server else "not started"
@@ -766,7 +167,7 @@ class Simulator:
         """Bind the port and start serving, delivering and sending webhooks."""
         if self._server is not None:
             raise RuntimeError("The simulator is already running.")
-        self._server = _HttpServer((self.host, self.port), self._api)
+        self._server = HttpServer((self.host, self.port), self._answer)
         self._stopping.clear()
         self._dispatcher.start()
         self._threads = [
@@ -804,6 +205,27 @@ class Simulator:
         with self._delivery_lock:  # no delivery of the old messages is queued after this
             self._state.reset()
             self._dispatcher.clear()
+
+    # -- answering ----------------------------------------------------------------------
+
+    def _answer(self, request: Request) -> Response:
+        path = request.path
+        try:
+            if path == "/":
+                return self._inbox_page(request)
+            if path.startswith("/_sim/"):
+                return handle_control(self, request)
+            if path.startswith("/api/"):
+                return self._api.handle(request)
+            raise ApiError(404, contract.ERROR_NOT_FOUND, "Not found.")
+        except ApiError as error:
+            return error_response(error)
+
+    def _inbox_page(self, request: Request) -> Response:
+        require_method(request, "GET")
+        query = request.query.get("q", "")
+        html = render_inbox(self.inbox, credits=self.credits, query=query)
+        return Response(200, html.encode("utf-8"), HTML_CONTENT_TYPE)
 
     # -- addresses --------------------------------------------------------------------
 
@@ -864,7 +286,7 @@ class Simulator:
             return list(self._state.inbox)
 
     @property
-    def messages(self) -> dict[str, Message]:
+    def messages(self) -> dict[str, SimMessage]:
         """Accepted messages by uuid (a copy of the mapping; the records are live)."""
         with self._state.lock:
             return dict(self._state.messages)
@@ -892,7 +314,7 @@ class Simulator:
         path_prefix: str = "",
         *,
         status: int = 503,
-        code: str = st.ERROR_UNAVAILABLE,
+        code: str = ERROR_UNAVAILABLE,
         times: int = 1,
         retry_after: int | None = None,
         process: bool = False,
@@ -908,7 +330,7 @@ class Simulator:
         """
         with self._state.lock:
             self._state.faults.append(
-                st.Fault(path_prefix, status, code, times, retry_after, process, drop)
+                Fault(path_prefix, status, code, times, retry_after, process, drop)
             )
 
     def delay_next(
@@ -920,7 +342,7 @@ class Simulator:
         client timing out has really sent the message (the ambiguous case).
         """
         with self._state.lock:
-            self._state.delays.append(st.Delay(path_prefix, seconds, times, process))
+            self._state.delays.append(Delay(path_prefix, seconds, times, process))
 
     # -- delivery and webhooks ----------------------------------------------------------
 

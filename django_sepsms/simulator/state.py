@@ -10,232 +10,43 @@ from __future__ import annotations
 
 import copy
 import hmac
-import math
 import secrets
 import string
 import threading
 import uuid as uuid_lib
 from collections import deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
-from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from dataclasses import fields
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 from .. import contract
 from ..segments import count_segments
-
-#: A webhook to send: ``(event name, JSON payload)``.
-Event = tuple[str, dict[str, Any]]
+from .records import (
+    ApiKey,
+    Delay,
+    Fault,
+    InboxEntry,
+    Otp,
+    RecordedRequest,
+    SimMessage,
+    SimRecipient,
+    Switches,
+)
+from .wire import (
+    ERROR_MESSAGE_NOT_FOUND,
+    ERROR_OTP_ALREADY_VERIFIED,
+    ApiError,
+    Event,
+    from_timestamp,
+    normalise_msisdn,
+    normalised_set,
+)
 
 #: [assumed] wrong pins allowed per OTP reference before it is locked.
 OTP_MAX_ATTEMPTS = 5
 OTP_REFERENCE_LENGTH = 6
 _REFERENCE_ALPHABET = string.ascii_uppercase + string.digits
-
-# [assumed] Error codes the page does not list, in the dotted form of the one it does.
-ERROR_INVALID_JSON = "validation.invalid_json"
-ERROR_INVALID_RECIPIENTS = "validation.invalid_recipients"
-ERROR_INVALID_DESTINATION = "validation.invalid_destination"
-ERROR_TOO_MANY_RECIPIENTS = "validation.too_many_recipients"
-ERROR_INVALID_SCHEDULED_TIME = "validation.invalid_scheduled_time"
-ERROR_INVALID_VARIABLES = "validation.invalid_variables"
-ERROR_INVALID_TEMPLATE = "validation.invalid_template"
-ERROR_INVALID_TTL = "validation.invalid_ttl"
-ERROR_INVALID_CODE_LENGTH = "validation.invalid_code_length"
-ERROR_INVALID_CURSOR = "validation.invalid_cursor"
-ERROR_MESSAGE_NOT_FOUND = "message.not_found"
-ERROR_OTP_ALREADY_VERIFIED = "otp.already_verified"
-ERROR_METHOD_NOT_ALLOWED = "request.method_not_allowed"
-ERROR_BODY_TOO_LARGE = "request.too_large"
-ERROR_LEGACY = "legacy.not_supported"
-ERROR_UNAVAILABLE = "server.unavailable"
-
-#: Rate-limit names used in :attr:`Switches.rate_limits`.
-LIMIT_SEND, LIMIT_OTP_PER_IP, LIMIT_ALL = "send", "otp_per_ip", "all"
-
-
-def default_rate_limits() -> dict[str, tuple[int, int]]:
-    """The provider's documented limits: name -> (requests, seconds)."""
-    return {
-        LIMIT_SEND: contract.LIMIT_SEND,
-        LIMIT_OTP_PER_IP: contract.LIMIT_OTP_SEND_PER_IP,
-        LIMIT_ALL: contract.LIMIT_ALL,
-    }
-
-
-def normalise_msisdn(value: object) -> str | None:
-    """``0xxxxxxxxx`` or ``66xxxxxxxxx`` (a Thai mobile) as ``66xxxxxxxxx``; else ``None``.
-
-    Deliberately as strict as the provider's page: digits only, no ``+`` or spaces.
-    """
-    if not isinstance(value, str) or not value.isascii() or not value.isdigit():
-        return None
-    national = contract.NORMALISED_LENGTH - len(contract.COUNTRY_CODE)
-    if value.startswith("0") and len(value) == national + 1:
-        value = contract.COUNTRY_CODE + value[1:]
-    if len(value) != contract.NORMALISED_LENGTH or not value.startswith(contract.COUNTRY_CODE):
-        return None
-    if not value[len(contract.COUNTRY_CODE)].startswith(contract.MOBILE_PREFIXES):
-        return None
-    return value
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def from_timestamp(epoch: float) -> datetime:
-    return datetime.fromtimestamp(epoch, UTC)
-
-
-class ApiError(Exception):
-    """A request the provider refuses: becomes ``{"success": false, "error": {...}}``."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        *,
-        details: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-        self.headers = headers or {}
-
-
-@dataclass
-class Switches:
-    """Behaviour settings a test may change at any time; ``reset()`` restores them."""
-
-    delivery_delay: float = 0.0
-    webhook_url: str | None = None
-    webhook_secrets: list[str] = field(default_factory=list)
-    webhook_retries: int = 3
-    webhook_retry_delay: float = 0.2
-    webhook_duplicates: bool = False
-    webhook_reverse: bool = False
-    failing_numbers: set[str] = field(default_factory=set)
-    blocked_numbers: set[str] = field(default_factory=set)
-    rate_limits: dict[str, tuple[int, int]] = field(default_factory=default_rate_limits)
-    rate_limits_enabled: bool = True
-    credit_low_threshold: int = 100
-    max_recipients_per_request: int = contract.DEFAULT_BATCH_SIZE
-
-
-@dataclass
-class ApiKey:
-    """An API key with its scopes and optional client-IP allow-list."""
-
-    key: str = field(repr=False)
-    scopes: frozenset[str]
-    allowed_ips: frozenset[str] | None = None
-
-
-@dataclass
-class RecordedRequest:
-    """One request the simulator received under ``/api/``."""
-
-    method: str
-    path: str
-    query: dict[str, str]
-    headers: Mapping[str, str]
-    json: Any
-    client_ip: str
-    #: The client's TCP port: one per connection, so tests can count connections.
-    client_port: int
-    time: datetime
-
-
-@dataclass
-class Recipient:
-    msisdn: str
-    text: str
-    tx_id: str
-    dr_status: str = "pending"
-    updated_at: datetime = field(default_factory=utcnow)
-
-
-@dataclass
-class Message:
-    """A message accepted by ``/message/send``."""
-
-    uuid: str
-    ref_no: str
-    origin: str
-    text: str
-    recipients: list[Recipient]
-    status: str
-    created_at: datetime
-    send_at: float
-    scheduled_at: datetime | None
-    total_credit: int
-    blocked_count: int
-    refunded_count: int = 0
-    handed_off_at: float | None = None
-    held_events: list[Event] = field(default_factory=list, repr=False)
-
-    @property
-    def total_msisdn(self) -> int:
-        return len(self.recipients)
-
-    def dr_counts(self) -> dict[str, int]:
-        """Recipients per ``drStatus``, in the contract's order, zero counts left out."""
-        counts = dict.fromkeys(contract.DELIVERY_STATUSES, 0)
-        for recipient in self.recipients:
-            counts[recipient.dr_status] = counts.get(recipient.dr_status, 0) + 1
-        return {status: count for status, count in counts.items() if count}
-
-
-@dataclass
-class InboxEntry:
-    """An SMS as it reached (or failed to reach) a phone."""
-
-    msisdn: str
-    origin: str
-    text: str
-    sms_uuid: str
-    tx_id: str
-    status: str
-    time: datetime
-    otp_reference: str | None = None
-
-
-@dataclass
-class Otp:
-    reference: str
-    uuid: str
-    destination: str
-    code: str = field(repr=False)
-    expires_at: datetime
-    ttl_seconds: int
-    attempts: int = 0
-    verified: bool = False
-
-
-@dataclass
-class Fault:
-    prefix: str
-    status: int
-    code: str
-    remaining: int
-    retry_after: int | None
-    #: The request takes effect before the fault (an answer lost after the work was done).
-    process: bool = False
-    #: Close the connection without answering instead of sending an error.
-    drop: bool = False
-
-
-@dataclass
-class Delay:
-    prefix: str
-    seconds: float
-    remaining: int
-    process: bool
 
 
 class RateLimiter:
@@ -286,8 +97,8 @@ class SimulatorState:
     def _clear(self) -> None:
         self.api_keys = {k: ApiKey(k, scopes) for k, scopes in self._initial_keys.items()}
         self.credits = self._initial_credits
-        self.messages: dict[str, Message] = {}
-        self.active: dict[str, Message] = {}
+        self.messages: dict[str, SimMessage] = {}
+        self.active: dict[str, SimMessage] = {}
         self.otps: dict[str, Otp] = {}
         self.inbox: list[InboxEntry] = []
         self.requests: list[RecordedRequest] = []
@@ -373,7 +184,7 @@ class SimulatorState:
         blocked_count: int,
         scheduled_at: datetime | None,
         now: float,
-    ) -> tuple[Message, list[Event]]:
+    ) -> tuple[SimMessage, list[Event]]:
         """Charge for and store a message; ``recipients`` maps msisdn -> rendered text."""
         cost = sum(count_segments(rendered) for rendered in recipients.values())
         with self.lock:
@@ -381,13 +192,13 @@ class SimulatorState:
             self._ref_counter += 1
             created = from_timestamp(now)
             scheduled = scheduled_at is not None and scheduled_at.timestamp() > now
-            message = Message(
+            message = SimMessage(
                 uuid=str(uuid_lib.uuid4()),
                 ref_no=f"SP{created:%y%m%d}{self._ref_counter:06d}",
                 origin=origin,
                 text=text,
                 recipients=[
-                    Recipient(msisdn, rendered, _new_tx_id(), updated_at=created)
+                    SimRecipient(msisdn, rendered, _new_tx_id(), updated_at=created)
                     for msisdn, rendered in recipients.items()
                 ],
                 status="scheduled" if scheduled else "pending",
@@ -401,7 +212,7 @@ class SimulatorState:
             self.active[message.uuid] = message
             return message, events
 
-    def get_message(self, uuid: str) -> Message:
+    def get_message(self, uuid: str) -> SimMessage:
         with self.lock:
             message = self.messages.get(uuid)
         if message is None:
@@ -429,7 +240,7 @@ class SimulatorState:
             return events
 
     def _advance_message(
-        self, message: Message, now: float, *, force: bool, ignore_schedule: bool
+        self, message: SimMessage, now: float, *, force: bool, ignore_schedule: bool
     ) -> list[Event]:
         step: list[Event] = []
         if message.status in ("pending", "scheduled") and (
@@ -453,7 +264,7 @@ class SimulatorState:
         message.held_events = []
         return out
 
-    def _deliver(self, message: Message, now: float) -> list[Event]:
+    def _deliver(self, message: SimMessage, now: float) -> list[Event]:
         failing = normalised_set(self.switches.failing_numbers)
         delivered_at = from_timestamp(now)
         events: list[Event] = []
@@ -578,12 +389,3 @@ def _take(armed: list[_Armed], path: str) -> _Armed | None:
                 del armed[index]
             return item
     return None
-
-
-def normalised_set(numbers: Iterable[str]) -> set[str]:
-    return {normalise_msisdn(n) or n for n in numbers}
-
-
-def ceil_seconds(seconds: float) -> int:
-    """``Retry-After`` value: whole seconds, at least 1."""
-    return max(1, math.ceil(seconds))

@@ -19,7 +19,8 @@ import requests
 
 from .. import contract
 from ..webhooks.signature import build_signature_header
-from .state import Event, Switches
+from .records import Switches
+from .wire import Event
 
 logger = logging.getLogger("django_sepsms.simulator")
 
