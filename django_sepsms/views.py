@@ -20,9 +20,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from .exceptions import CodeUnavailable
+from .exceptions import CodeUnavailable, OtpRateLimited
 from .forms import CodeForm, PhoneForm
-from .limits import OtpRateLimited
 from .models import PhoneNumber
 from .otp.flows import ADD_PHONE, LOGIN, CodeRequest, check_code, request_code
 from .phone import mask_phone

@@ -142,7 +142,7 @@ def test_otp_limits_hold_across_processes() -> None:
     """Four processes ask for codes for one number: the per-number cap counts them all."""
     body = """
         settings.SEPSMS = {**settings.SEPSMS, "OTP_RESEND_COOLDOWN": 0}
-        from django_sepsms import limits
+        from django_sepsms.otp import limits
         ok = 0
         for raw in ("66812345678", "66812345678", "66812345678"):
             try:

@@ -9,7 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from rest_framework import status
 from rest_framework.response import Response
 
-from ..limits import OtpRateLimited
+from ..exceptions import OtpRateLimited
 
 #: Seconds a client should wait after provider trouble.
 UNAVAILABLE_RETRY_AFTER = 30

@@ -36,11 +36,10 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import limits
 from ..contract import normalise_reference
-from ..exceptions import CodeUnavailable
-from ..limits import OtpRateLimited
+from ..exceptions import CodeUnavailable, OtpRateLimited
 from ..models import OtpChallenge, PhoneNumber
+from ..otp import limits
 from ..otp.flows import ADD_PHONE, LOGIN, check_code, request_code
 from ..otp.timing import pause_like
 from ..phone import mask_phone

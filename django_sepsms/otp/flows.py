@@ -41,12 +41,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from .. import limits
 from ..backends.base import BaseBackend
 from ..backends.loading import get_backend
 from ..conf import sepsms_settings
 from ..models import PhoneNumber
 from ..phone import mask_phone, normalize_phone
+from . import limits
 from .challenges import VerificationResult, attempt_otp, verify_otp
 from .codes import code_ttl, make_decoy_reference
 from .timing import answer_decoy, answer_real
@@ -93,7 +93,7 @@ def request_code(
     """Send a code for ``purpose`` to ``raw_phone``, within every limit.
 
     Raises ``ValidationError`` (bad number) or
-    :class:`~django_sepsms.limits.OtpRateLimited`. Whatever the provider does,
+    :class:`~django_sepsms.exceptions.OtpRateLimited`. Whatever the provider does,
     the answer is the one a decoy would get (see the module's docstring).
     """
     started = time.monotonic()
@@ -144,7 +144,7 @@ def check_code(
 ) -> VerificationResult:
     """Check ``pin`` for the flow's own ``reference``, number and purpose.
 
-    Raises :class:`~django_sepsms.limits.OtpRateLimited` when the number or
+    Raises :class:`~django_sepsms.exceptions.OtpRateLimited` when the number or
     client is locked out (nothing is checked then). Any other failure, a
     provider error included, is a result that is not verified.
     """

@@ -23,8 +23,8 @@ from django.core.cache import caches
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
 
-from .conf import sepsms_settings
-from .exceptions import OtpRateLimited
+from ..conf import sepsms_settings
+from ..exceptions import OtpRateLimited
 
 _UNKNOWN_IP = "unknown"
 
