@@ -21,9 +21,9 @@ from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from .exceptions import CodeUnavailable, OtpRateLimited
-from .forms import CodeForm, PhoneForm
 from .models import PhoneNumber
 from .otp.flows import ADD_PHONE, LOGIN, CodeRequest, check_code, request_code
+from .otp.forms import CodeForm, PhoneForm
 from .phone import mask_phone
 from .redaction import hide_sensitive_values
 

@@ -295,7 +295,7 @@ def test_a_code_typed_in_thai_digits_logs_in(
 
 
 def test_the_code_field_lets_browsers_submit_thai_and_spaced_codes() -> None:
-    from django_sepsms.forms import CodeForm
+    from django_sepsms.otp.forms import CodeForm
 
     pattern = CodeForm().fields["code"].widget.attrs["pattern"]
     for typed in ("123456", "๑๒๓๔๕๖", "\uff11\uff12\uff13\uff14\uff15\uff16", "123 456"):
@@ -308,7 +308,7 @@ def test_the_code_field_lets_browsers_submit_thai_and_spaced_codes() -> None:
     [("1234 5678", True), ("1 2 3 4 5 6", True), ("123", False), ("123456789", False)],
 )
 def test_the_code_field_counts_digits_not_spaces(typed: str, ok: bool) -> None:
-    from django_sepsms.forms import CodeForm
+    from django_sepsms.otp.forms import CodeForm
 
     form = CodeForm({"code": typed})
     assert form.is_valid() is ok

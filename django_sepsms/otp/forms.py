@@ -5,8 +5,8 @@ from __future__ import annotations
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from . import contract
-from .phone import normalize_phone
+from .. import contract
+from ..phone import normalize_phone
 
 
 class PhoneForm(forms.Form):
