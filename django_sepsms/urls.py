@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from . import views
+from .otp import views
 from .webhooks.views import webhook
 
 app_name = "sepsms"

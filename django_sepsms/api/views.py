@@ -42,6 +42,7 @@ from ..models import OtpChallenge, PhoneNumber
 from ..otp import limits
 from ..otp.flows import ADD_PHONE, LOGIN, check_code, request_code
 from ..otp.timing import pause_like
+from ..otp.views import _readable_session
 from ..phone import mask_phone
 from ..redaction import hide_sensitive_values
 from ..tokens import (
@@ -52,7 +53,6 @@ from ..tokens import (
     read_flow_token,
     user_from_token,
 )
-from ..views import _readable_session
 from . import responses
 from .parsers import RequestTooLarge, StrictJSONParser, body_limit
 from .schema import OneOf, openapi

@@ -20,12 +20,12 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
-from .exceptions import CodeUnavailable, OtpRateLimited
-from .models import PhoneNumber
-from .otp.flows import ADD_PHONE, LOGIN, CodeRequest, check_code, request_code
-from .otp.forms import CodeForm, PhoneForm
-from .phone import mask_phone
-from .redaction import hide_sensitive_values
+from ..exceptions import CodeUnavailable, OtpRateLimited
+from ..models import PhoneNumber
+from ..phone import mask_phone
+from ..redaction import hide_sensitive_values
+from .flows import ADD_PHONE, LOGIN, CodeRequest, check_code, request_code
+from .forms import CodeForm, PhoneForm
 
 SESSION_KEY = "sepsms_flow"
 
