@@ -12,7 +12,7 @@ from django.test import Client, override_settings
 from django.utils import timezone
 
 from django_sepsms.models import OtpChallenge, PhoneNumber
-from django_sepsms.otp.views import SESSION_KEY
+from django_sepsms.otp.sessions import SESSION_KEY
 
 pytestmark = pytest.mark.django_db
 

@@ -41,8 +41,8 @@ from ..exceptions import CodeUnavailable, OtpRateLimited
 from ..models import OtpChallenge, PhoneNumber
 from ..otp import limits
 from ..otp.flows import ADD_PHONE, LOGIN, check_code, request_code
+from ..otp.sessions import readable_session
 from ..otp.timing import pause_like
-from ..otp.views import _readable_session
 from ..phone import mask_phone
 from ..redaction import hide_sensitive_values
 from ..tokens import (
@@ -104,7 +104,7 @@ class SepsmsAPIView(APIView):
 
     def setup(self, request: Any, *args: Any, **kwargs: Any) -> None:
         hide_sensitive_values(request)
-        _readable_session(request)
+        readable_session(request)
         super().setup(request, *args, **kwargs)
 
     @method_decorator(sensitive_post_parameters(*SENSITIVE_FIELDS))

@@ -26,22 +26,7 @@ from ..phone import mask_phone
 from ..redaction import hide_sensitive_values
 from .flows import ADD_PHONE, LOGIN, CodeRequest, check_code, request_code
 from .forms import CodeForm, PhoneForm
-
-SESSION_KEY = "sepsms_flow"
-
-
-def _readable_session(request: HttpRequest) -> None:
-    """Give ``request`` a new, empty session if its cookie names one no database can look up.
-
-    The key is whatever the client sends: ``sessionid="abcdefgh\\000..."`` (an
-    octal escape in a quoted cookie, printable on the wire) unquotes to a key
-    holding a NUL, which PostgreSQL refuses with an error: a 500 wherever the
-    session is read. Call it before anything reads the session or the user.
-    """
-    session = getattr(request, "session", None)
-    key = getattr(session, "session_key", None)
-    if session is not None and isinstance(key, str) and "\x00" in key:
-        request.session = type(session)()
+from .sessions import SESSION_KEY, readable_session
 
 
 def _safe_next(request: HttpRequest, value: str | None) -> str:
@@ -84,7 +69,7 @@ class StartView(View):
 
     def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         hide_sensitive_values(request)
-        _readable_session(request)
+        readable_session(request)
         super().setup(request, *args, **kwargs)
 
     def context(self, request: HttpRequest, form: PhoneForm) -> dict[str, Any]:
@@ -126,7 +111,7 @@ class VerifyView(View):
 
     def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         hide_sensitive_values(request)
-        _readable_session(request)
+        readable_session(request)
         super().setup(request, *args, **kwargs)
 
     def flow(self, request: HttpRequest) -> dict[str, Any] | None:
