@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from .conf import sepsms_settings
 from .models import OtpChallenge, PhoneNumber
+from .otp.purposes import Purpose
 
 #: How the accounts made by phone login are named: this and 16 random hex
 #: digits. Never the number: a username shows wherever its account does.
@@ -36,7 +37,7 @@ class PhoneBackend(BaseBackend):
             return None
         if (
             otp_challenge.status != OtpChallenge.Status.VERIFIED
-            or otp_challenge.purpose != "login"
+            or otp_challenge.purpose != Purpose.LOGIN
             or otp_challenge.pk is None
         ):
             return None

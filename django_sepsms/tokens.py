@@ -47,7 +47,7 @@ from django.views.decorators.debug import sensitive_variables
 from .conf import sepsms_settings
 from .exceptions import InvalidToken
 from .models import OtpChallenge
-from .otp.flows import LOGIN
+from .otp.purposes import Purpose
 from .phone import mask_phone
 
 if TYPE_CHECKING:
@@ -189,11 +189,11 @@ def user_from_token(request: HttpRequest | None, token: str) -> Any:
     when the token is bad, used before, or proves no usable account. The
     returned user has ``.backend`` set, ready for ``django.contrib.auth.login``.
     """
-    verified = redeem_verification_token(token, purpose=LOGIN)
+    verified = redeem_verification_token(token, purpose=Purpose.LOGIN)
     challenge = OtpChallenge.objects.filter(
         pk=verified.challenge_id,
         phone=verified.phone,
-        purpose=LOGIN,
+        purpose=Purpose.LOGIN,
         status=OtpChallenge.Status.VERIFIED,
     ).first()
     # Through django.contrib.auth, so the project's own PhoneBackend subclass

@@ -19,13 +19,12 @@ from django.core.validators import RegexValidator
 from django.utils.translation import gettext_lazy as _
 from rest_framework import serializers
 
-from ..otp.flows import ADD_PHONE, LOGIN
+from ..otp.purposes import Purpose
 from ..phone import normalize_phone
 from .schema import constant_field
 
 #: Purposes a client may ask a code for.
-VERIFY = "verify"
-PURPOSES: tuple[str, ...] = (VERIFY, LOGIN, ADD_PHONE)
+PURPOSES: tuple[str, ...] = tuple(Purpose.values)
 
 _MAX_TOKEN_LENGTH = 4096
 _MAX_PHONE_LENGTH = 32
@@ -95,7 +94,7 @@ class OtpRequestSerializer(_QuietSerializer):
     purpose = PurposeField(
         choices=[(purpose, purpose) for purpose in PURPOSES],
         required=False,
-        default=VERIFY,
+        default=Purpose.VERIFY,
         error_messages={"invalid_choice": UNKNOWN_PURPOSE},
         help_text=_("“verify” (default), “login” or “phone” (signed-in users only)."),
     )

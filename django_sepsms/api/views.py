@@ -40,7 +40,8 @@ from ..contract import normalise_reference
 from ..exceptions import CodeUnavailable, OtpRateLimited
 from ..models import OtpChallenge, PhoneNumber
 from ..otp import limits
-from ..otp.flows import ADD_PHONE, LOGIN, check_code, request_code
+from ..otp.flows import check_code, request_code
+from ..otp.purposes import Purpose
 from ..otp.sessions import readable_session
 from ..otp.timing import pause_like
 from ..phone import mask_phone
@@ -212,7 +213,7 @@ class OtpRequestView(SepsmsAPIView):
         phone: str = serializer.validated_data["phone"]
         purpose: str = serializer.validated_data["purpose"]
         signed_in = bool(request.user and request.user.is_authenticated)
-        if purpose == ADD_PHONE and not signed_in:
+        if purpose == Purpose.ADD_PHONE and not signed_in:
             self.permission_denied(request, message=NOT_SIGNED_IN, code="not_authenticated")
         try:
             sent = request_code(
@@ -298,7 +299,7 @@ class OtpVerifyView(SepsmsAPIView):
             if normalise_reference(flow.reference) != reference:
                 return self.unknown(request)
             phone, purpose = flow.phone, flow.purpose
-            if purpose == ADD_PHONE and not signed_in:
+            if purpose == Purpose.ADD_PHONE and not signed_in:
                 self.permission_denied(request, message=NOT_SIGNED_IN, code="not_authenticated")
         else:
             found = (
@@ -309,7 +310,11 @@ class OtpVerifyView(SepsmsAPIView):
                 .first()
             )
             # Login codes verify only for the client that asked for them (its flow token).
-            if found is None or found[1] == LOGIN or (found[1] == ADD_PHONE and not signed_in):
+            if (
+                found is None
+                or found[1] == Purpose.LOGIN
+                or (found[1] == Purpose.ADD_PHONE and not signed_in)
+            ):
                 return self.unknown(request)
             phone, purpose = found
         try:
@@ -327,7 +332,7 @@ class OtpVerifyView(SepsmsAPIView):
         challenge = result.challenge
         if not result.verified or challenge is None:
             return responses.invalid_code_response()
-        if purpose == ADD_PHONE and not self.add_phone(request, challenge):
+        if purpose == Purpose.ADD_PHONE and not self.add_phone(request, challenge):
             return responses.invalid_code_response()
         body = {
             "verified": True,

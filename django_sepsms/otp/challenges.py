@@ -44,6 +44,7 @@ from .codes import (
     render_otp_text,
     uses_provider_otp,
 )
+from .purposes import Purpose
 
 logger = logging.getLogger("django_sepsms")
 
@@ -83,7 +84,7 @@ class VerificationResult:
 def send_otp(
     phone: str,
     *,
-    purpose: str = "verify",
+    purpose: str = Purpose.VERIFY,
     user: Any = None,
     request: HttpRequest | None = None,
     backend: BaseBackend | None = None,
@@ -107,7 +108,7 @@ def send_otp(
 def attempt_otp(
     phone: str,
     *,
-    purpose: str = "verify",
+    purpose: str = Purpose.VERIFY,
     user: Any = None,
     request: HttpRequest | None = None,
     backend: BaseBackend | None = None,

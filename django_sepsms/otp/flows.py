@@ -49,13 +49,10 @@ from ..phone import mask_phone, normalize_phone
 from . import limits
 from .challenges import VerificationResult, attempt_otp, verify_otp
 from .codes import code_ttl, make_decoy_reference
+from .purposes import Purpose
 from .timing import answer_decoy, answer_real
 
 logger = logging.getLogger("django_sepsms")
-
-#: Purposes of the built-in flows.
-LOGIN = "login"
-ADD_PHONE = "phone"
 
 
 @dataclass(frozen=True)
@@ -79,9 +76,9 @@ class CodeRequest:
 def may_receive(phone: str, purpose: str, user: Any = None) -> bool:
     """Whether a code for ``purpose`` may really go to ``phone``."""
     owner_id = PhoneNumber.objects.filter(phone=phone).values_list("user_id", flat=True).first()
-    if purpose == LOGIN:
+    if purpose == Purpose.LOGIN:
         return owner_id is not None or sepsms_settings.LOGIN_CREATE_USERS
-    if purpose == ADD_PHONE:
+    if purpose == Purpose.ADD_PHONE:
         return owner_id is None or owner_id == getattr(user, "pk", None)
     return True
 

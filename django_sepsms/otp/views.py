@@ -24,8 +24,9 @@ from ..exceptions import CodeUnavailable, OtpRateLimited
 from ..models import PhoneNumber
 from ..phone import mask_phone
 from ..redaction import hide_sensitive_values
-from .flows import ADD_PHONE, LOGIN, CodeRequest, check_code, request_code
+from .flows import CodeRequest, check_code, request_code
 from .forms import CodeForm, PhoneForm
+from .purposes import Purpose
 from .sessions import SESSION_KEY, readable_session
 
 
@@ -63,7 +64,7 @@ def _unavailable(request: HttpRequest, template: str, context: dict[str, Any]) -
 class StartView(View):
     """Step 1: ask for a number; a POST sends the code. A GET never sends anything."""
 
-    purpose: ClassVar[str] = LOGIN
+    purpose: ClassVar[str] = Purpose.LOGIN
     template_name: ClassVar[str] = "sepsms/login.html"
     verify_url: ClassVar[str] = "sepsms:login-verify"
 
@@ -105,7 +106,7 @@ class StartView(View):
 class VerifyView(View):
     """Step 2: enter the code (or ask for a new one, or change the number)."""
 
-    purpose: ClassVar[str] = LOGIN
+    purpose: ClassVar[str] = Purpose.LOGIN
     template_name: ClassVar[str] = "sepsms/verify.html"
     start_url: ClassVar[str] = "sepsms:login"
 
@@ -197,7 +198,7 @@ class VerifyView(View):
 class PhoneStartView(LoginRequiredMixin, StartView):
     """A signed-in user adds a number, step 1."""
 
-    purpose = ADD_PHONE
+    purpose = Purpose.ADD_PHONE
     template_name = "sepsms/phone.html"
     verify_url = "sepsms:phone-verify"
 
@@ -205,7 +206,7 @@ class PhoneStartView(LoginRequiredMixin, StartView):
 class PhoneVerifyView(LoginRequiredMixin, VerifyView):
     """A signed-in user adds a number, step 2."""
 
-    purpose = ADD_PHONE
+    purpose = Purpose.ADD_PHONE
     template_name = "sepsms/verify.html"
     start_url = "sepsms:phone"
 
