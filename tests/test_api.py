@@ -24,9 +24,7 @@ from django.urls import include, path, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from django_sepsms.api.views import PhoneTokenLoginView
-from django_sepsms.models import OtpChallenge, PhoneNumber
-from django_sepsms.tokens import (
+from django_sepsms.api.tokens import (
     FlowState,
     InvalidToken,
     login_user_from_token,
@@ -34,6 +32,8 @@ from django_sepsms.tokens import (
     read_flow_token,
     read_verification_token,
 )
+from django_sepsms.api.views import PhoneTokenLoginView
+from django_sepsms.models import OtpChallenge, PhoneNumber
 
 pytestmark = pytest.mark.django_db
 

@@ -21,9 +21,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_sepsms.api.parsers import MAX_BODY_BYTES, MAX_DEPTH
+from django_sepsms.api.tokens import make_flow_token
 from django_sepsms.models import Message, OtpChallenge
 from django_sepsms.otp import flows
-from django_sepsms.tokens import make_flow_token
 from tests.helpers import ErrorReports
 
 pytestmark = pytest.mark.django_db

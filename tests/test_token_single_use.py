@@ -11,14 +11,14 @@ from django.urls import path
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from django_sepsms.api.views import PhoneTokenLoginView
-from django_sepsms.models import OtpChallenge, PhoneNumber
-from django_sepsms.tokens import (
+from django_sepsms.api.tokens import (
     InvalidToken,
     read_verification_token,
     redeem_verification_token,
     user_from_token,
 )
+from django_sepsms.api.views import PhoneTokenLoginView
+from django_sepsms.models import OtpChallenge, PhoneNumber
 from tests.helpers import run_at_once
 from tests.urls import urlpatterns as base_urlpatterns
 

@@ -3,7 +3,7 @@
 ``POST api/otp/`` sends a code (``{"phone": ..., "purpose": ...}``) and answers
 the reference, its expiry, the wait before a resend and a *flow token*;
 ``POST api/otp/verify/`` checks it (``{"reference", "pin", "flow_token"}``)
-and answers a short-lived *verification token* (see :mod:`django_sepsms.tokens`).
+and answers a short-lived *verification token* (see :mod:`django_sepsms.api.tokens`).
 
 Every limit, decoy and generic answer of the HTML flow applies: unknown numbers
 at login get the same answer as known ones (and no SMS), every failed check gets
@@ -46,14 +46,6 @@ from ..otp.sessions import readable_session
 from ..otp.timing import pause_like
 from ..phone import mask_phone
 from ..redaction import hide_sensitive_values
-from ..tokens import (
-    InvalidToken,
-    login_user_from_token,
-    make_flow_token,
-    make_verification_token,
-    read_flow_token,
-    user_from_token,
-)
 from . import responses
 from .parsers import RequestTooLarge, StrictJSONParser, body_limit
 from .schema import OneOf, openapi
@@ -71,6 +63,14 @@ from .serializers import (
     SepsmsRateLimitedSerializer,
     SepsmsVerifyFailedSerializer,
     TokenLoginSerializer,
+)
+from .tokens import (
+    InvalidToken,
+    login_user_from_token,
+    make_flow_token,
+    make_verification_token,
+    read_flow_token,
+    user_from_token,
 )
 
 NOT_SIGNED_IN = _("Sign in to add a phone number.")
@@ -245,7 +245,7 @@ class OtpVerifyView(SepsmsAPIView):
     number and purpose; without it, for the newest challenge of the reference
     — except login codes, which verify only with their flow token.
     200 ``{"verified": true, "token", "phone"}`` where ``token`` is a
-    verification token (:func:`django_sepsms.tokens.read_verification_token`)
+    verification token (:func:`django_sepsms.api.tokens.read_verification_token`)
     and ``phone`` is masked. For the purpose ``"phone"`` the number is also
     added to the signed-in user's numbers, as the HTML page does.
 
@@ -381,7 +381,7 @@ class PhoneTokenLoginView(SepsmsAPIView):
 
     ``POST {"token": "<token from api/otp/verify/>"}`` for a code asked with
     ``purpose="login"``. By default it logs the user in with a Django session
-    (:func:`django_sepsms.tokens.login_user_from_token`) and answers
+    (:func:`django_sepsms.api.tokens.login_user_from_token`) and answers
     ``{"user_id": "..."}``; a bad, expired or foreign token answers 400
     ``invalid_token``. To hand out an API token instead, subclass it::
 

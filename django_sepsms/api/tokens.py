@@ -44,14 +44,14 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from .conf import sepsms_settings
-from .exceptions import InvalidToken
-from .models import OtpChallenge
-from .otp.purposes import Purpose
-from .phone import mask_phone
+from ..conf import sepsms_settings
+from ..exceptions import InvalidToken
+from ..models import OtpChallenge
+from ..otp.purposes import Purpose
+from ..phone import mask_phone
 
 if TYPE_CHECKING:
-    from .otp.flows import CodeRequest
+    from ..otp.flows import CodeRequest
 
 #: Salt of verification tokens.
 VERIFICATION_SALT = "django_sepsms.verification"
