@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
 from importlib import import_module
+from importlib.abc import Loader, MetaPathFinder
+from importlib.machinery import ModuleSpec
+from importlib.util import spec_from_loader
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
@@ -42,3 +48,42 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'django_sepsms' has no attribute {name!r}")
+
+
+#: Modules that moved when the package was regrouped by capability, by their
+#: old paths. Importing an old path still works, with a ``DeprecationWarning``.
+MOVED_MODULES = {
+    "django_sepsms.bulk": "django_sepsms.sending.bulk",
+    "django_sepsms.flows": "django_sepsms.otp.flows",
+    "django_sepsms.tasks": "django_sepsms.sending.tasks",
+    "django_sepsms.tokens": "django_sepsms.api.tokens",
+}
+
+
+class _MovedModules(MetaPathFinder, Loader):
+    """Finds each old path of :data:`MOVED_MODULES`: a module that hands on the new one's names."""
+
+    def find_spec(
+        self, fullname: str, path: Any = None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        return spec_from_loader(fullname, self) if fullname in MOVED_MODULES else None
+
+    def create_module(self, spec: ModuleSpec) -> None:
+        return None
+
+    def exec_module(self, module: ModuleType) -> None:
+        new = MOVED_MODULES[module.__name__]
+        # Python leaves the import system's own frames out of the count.
+        warnings.warn(
+            f"{module.__name__} moved to {new}: import it from there.",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        target = import_module(new)
+        module.__doc__ = target.__doc__
+        module.__getattr__ = lambda name: getattr(target, name)  # type: ignore[method-assign]
+        module.__dir__ = lambda: dir(target)  # type: ignore[method-assign]
+
+
+if not any(isinstance(finder, _MovedModules) for finder in sys.meta_path):
+    sys.meta_path.append(_MovedModules())
