@@ -7,12 +7,15 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
+import phonenumbers
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.utils.module_loading import import_string
 
 from . import contract
-from .conf import MIN_OTP_CODE_LENGTH, otp_code_length, sepsms_settings
+from .backends.base import LocalBackend
+from .backends.sepsms import SepsmsBackend
+from .conf import DEFAULT_RATELIMITS, MIN_OTP_CODE_LENGTH, otp_code_length, sepsms_settings
 
 #: Caches each process keeps to itself: limits kept in them do not hold.
 _PROCESS_LOCAL_CACHES = {
@@ -68,9 +71,6 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
 
 
 def _check_backend() -> list[CheckMessage]:
-    from .backends.base import LocalBackend
-    from .backends.sepsms import SepsmsBackend
-
     klass = _backend_class()
     if klass is None:
         return [
@@ -170,8 +170,6 @@ def _check_otp() -> list[CheckMessage]:
 
 
 def _check_numbers() -> list[CheckMessage]:
-    import phonenumbers
-
     region = sepsms_settings.PHONE_REGION
     if region not in phonenumbers.SUPPORTED_REGIONS:
         return [
@@ -224,8 +222,6 @@ def _valid_rate(rate: Any) -> bool:
 
 
 def _check_ratelimits() -> list[CheckMessage]:
-    from .conf import DEFAULT_RATELIMITS
-
     messages: list[CheckMessage] = []
     for name, rate in sepsms_settings.RATELIMITS.items():
         if name not in DEFAULT_RATELIMITS:
@@ -249,8 +245,6 @@ def _check_ratelimits() -> list[CheckMessage]:
 
 
 def _check_proxies() -> list[CheckMessage]:
-    import ipaddress
-
     bad = []
     for value in sepsms_settings.TRUSTED_PROXIES:
         try:

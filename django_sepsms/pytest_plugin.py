@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
+import django_sepsms
+
 
 @pytest.fixture
 def sms_outbox() -> Iterator[list[Any]]:
     """``django_sepsms.outbox``, empty at the start of the test."""
-    import django_sepsms
-
     django_sepsms.outbox.clear()
     yield django_sepsms.outbox
     django_sepsms.outbox.clear()
