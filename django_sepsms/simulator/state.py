@@ -45,8 +45,6 @@ from .wire import (
 
 #: [assumed] wrong pins allowed per OTP reference before it is locked.
 OTP_MAX_ATTEMPTS = 5
-OTP_REFERENCE_LENGTH = 6
-_REFERENCE_ALPHABET = string.ascii_uppercase + string.digits
 
 
 class RateLimiter:
@@ -344,7 +342,8 @@ class SimulatorState:
     def _new_reference(self) -> str:
         while True:
             reference = "".join(
-                secrets.choice(_REFERENCE_ALPHABET) for _ in range(OTP_REFERENCE_LENGTH)
+                secrets.choice(contract.PROVIDER_REFERENCE_ALPHABET)
+                for _ in range(contract.PROVIDER_REFERENCE_LENGTH)
             )
             if reference not in self.otps:
                 return reference
