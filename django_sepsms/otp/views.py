@@ -56,22 +56,27 @@ def _unavailable(request: HttpRequest, template: str, context: dict[str, Any]) -
     return response
 
 
-# No number in error reports: neither the posted field nor any local (the session's flow).
-@method_decorator(
-    [sensitive_post_parameters("phone"), sensitive_variables(), csrf_protect, never_cache],
-    name="dispatch",
-)
-class StartView(View):
-    """Step 1: ask for a number; a POST sends the code. A GET never sends anything."""
+class _FlowView(View):
+    """What both steps share: their purpose, and a request made safe before any use."""
 
     purpose: ClassVar[str] = Purpose.LOGIN
-    template_name: ClassVar[str] = "sepsms/login.html"
-    verify_url: ClassVar[str] = "sepsms:login-verify"
 
     def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
         hide_sensitive_values(request)
         readable_session(request)
         super().setup(request, *args, **kwargs)
+
+
+# No number in error reports: neither the posted field nor any local (the session's flow).
+@method_decorator(
+    [sensitive_post_parameters("phone"), sensitive_variables(), csrf_protect, never_cache],
+    name="dispatch",
+)
+class StartView(_FlowView):
+    """Step 1: ask for a number; a POST sends the code. A GET never sends anything."""
+
+    template_name: ClassVar[str] = "sepsms/login.html"
+    verify_url: ClassVar[str] = "sepsms:login-verify"
 
     def context(self, request: HttpRequest, form: PhoneForm) -> dict[str, Any]:
         return {
@@ -103,17 +108,11 @@ class StartView(View):
     [sensitive_post_parameters("code"), sensitive_variables(), csrf_protect, never_cache],
     name="dispatch",
 )
-class VerifyView(View):
+class VerifyView(_FlowView):
     """Step 2: enter the code (or ask for a new one, or change the number)."""
 
-    purpose: ClassVar[str] = Purpose.LOGIN
     template_name: ClassVar[str] = "sepsms/verify.html"
     start_url: ClassVar[str] = "sepsms:login"
-
-    def setup(self, request: HttpRequest, *args: Any, **kwargs: Any) -> None:
-        hide_sensitive_values(request)
-        readable_session(request)
-        super().setup(request, *args, **kwargs)
 
     def flow(self, request: HttpRequest) -> dict[str, Any] | None:
         state = request.session.get(SESSION_KEY)
