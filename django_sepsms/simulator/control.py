@@ -23,18 +23,52 @@ cannot change the simulator with a plain form.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Protocol
 
 from .. import contract
 from .httpd import Request, Response, json_response, require_method
 from .inbox import inbox_item, matching
+from .records import InboxEntry
 from .wire import ERROR_UNAVAILABLE, ApiError
 
-if TYPE_CHECKING:
-    from .server import Simulator
-
 _INVALID = "validation.invalid"
+
+
+class Controlled(Protocol):
+    """What the control endpoints use of the :class:`~django_sepsms.simulator.Simulator`
+    (besides its switches, read and set by name)."""
+
+    @property
+    def inbox(self) -> list[InboxEntry]: ...
+
+    def reset(self) -> None: ...
+
+    def add_api_key(
+        self,
+        key: str,
+        scopes: Iterable[str] = contract.SCOPES,
+        *,
+        allowed_ips: Iterable[str] | None = None,
+    ) -> None: ...
+
+    def fail_next(
+        self,
+        path_prefix: str = "",
+        *,
+        status: int = 503,
+        code: str = ERROR_UNAVAILABLE,
+        times: int = 1,
+        retry_after: int | None = None,
+        process: bool = False,
+        drop: bool = False,
+    ) -> None: ...
+
+    def delay_next(
+        self, path_prefix: str = "", *, seconds: float, times: int = 1, process: bool = True
+    ) -> None: ...
+
+    def deliver_now(self, uuid: str | None = None, *, timeout: float = 5.0) -> None: ...
 
 
 def _number(value: Any, name: str, *, minimum: float = 0) -> float:
@@ -89,7 +123,7 @@ SWITCHES: dict[str, Callable[[Any, str], Any]] = {
 }
 
 
-def switches_of(sim: Simulator) -> dict[str, Any]:
+def switches_of(sim: Controlled) -> dict[str, Any]:
     """The current switches, as JSON values."""
     values = {name: getattr(sim, name) for name in SWITCHES}
     for name, value in values.items():
@@ -98,7 +132,7 @@ def switches_of(sim: Simulator) -> dict[str, Any]:
     return values
 
 
-def handle(sim: Simulator, request: Request) -> Response:
+def handle(sim: Controlled, request: Request) -> Response:
     """Answer one request under ``/_sim/``."""
     name = request.path.removeprefix("/_sim/")
     if name == "health":
@@ -110,7 +144,7 @@ def handle(sim: Simulator, request: Request) -> Response:
         return json_response(200, {"items": [inbox_item(e) for e in found]})
     if name == "switches" and request.method == "GET":
         return json_response(200, switches_of(sim))
-    actions: dict[str, Callable[[Simulator, Mapping[str, Any]], Any]] = {
+    actions: dict[str, Callable[[Controlled, Mapping[str, Any]], Any]] = {
         "reset": lambda s, _: s.reset(),
         "switches": _set_switches,
         "fail": _fail,
@@ -150,14 +184,14 @@ def _only(body: Mapping[str, Any], known: set[str]) -> None:
         raise ApiError(400, _INVALID, f"Unknown field(s): {', '.join(unknown)}.")
 
 
-def _set_switches(sim: Simulator, body: Mapping[str, Any]) -> None:
+def _set_switches(sim: Controlled, body: Mapping[str, Any]) -> None:
     _only(body, set(SWITCHES))
     values = {name: SWITCHES[name](value, name) for name, value in body.items()}
     for name, value in values.items():  # all checked first: a bad body changes nothing
         setattr(sim, name, value)
 
 
-def _fail(sim: Simulator, body: Mapping[str, Any]) -> None:
+def _fail(sim: Controlled, body: Mapping[str, Any]) -> None:
     _only(body, {"path", "status", "code", "times", "retry_after", "process", "drop"})
     retry_after = body.get("retry_after")
     sim.fail_next(
@@ -171,7 +205,7 @@ def _fail(sim: Simulator, body: Mapping[str, Any]) -> None:
     )
 
 
-def _delay(sim: Simulator, body: Mapping[str, Any]) -> None:
+def _delay(sim: Controlled, body: Mapping[str, Any]) -> None:
     _only(body, {"path", "seconds", "times", "process"})
     sim.delay_next(
         _path(body),
@@ -181,7 +215,7 @@ def _delay(sim: Simulator, body: Mapping[str, Any]) -> None:
     )
 
 
-def _add_key(sim: Simulator, body: Mapping[str, Any]) -> None:
+def _add_key(sim: Controlled, body: Mapping[str, Any]) -> None:
     _only(body, {"key", "scopes", "allowed_ips"})
     key = body.get("key")
     if not isinstance(key, str) or not key:
@@ -194,7 +228,7 @@ def _add_key(sim: Simulator, body: Mapping[str, Any]) -> None:
     sim.add_api_key(key, scopes, allowed_ips=None if ips is None else _strings(ips, "allowed_ips"))
 
 
-def _deliver(sim: Simulator, body: Mapping[str, Any]) -> None:
+def _deliver(sim: Controlled, body: Mapping[str, Any]) -> None:
     _only(body, {"uuid"})
     uuid = body.get("uuid")
     if uuid is not None and not isinstance(uuid, str):
