@@ -27,8 +27,8 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import dashboard
-from .admin_helpers import (
+from .. import dashboard
+from ..admin_helpers import (
     CappedPaginator,
     MaskedRawIdWidget,
     OriginFilter,
@@ -40,7 +40,7 @@ from .admin_helpers import (
     text_column,
     user_column,
 )
-from .models import (
+from ..models import (
     FAILED_RECIPIENT_STATUSES,
     Message,
     MessageBatch,
@@ -49,7 +49,7 @@ from .models import (
     Recipient,
     WebhookEvent,
 )
-from .phone import mask_phone, mask_phones_in, normalize_phone
+from ..phone import mask_phone, mask_phones_in, normalize_phone
 
 RECIPIENTS_PER_PAGE = 50
 
@@ -234,7 +234,7 @@ class MessageAdmin(LogAdmin):
 
     @admin.action(description=_("Refresh delivery status from the provider"), permissions=["send"])
     def refresh_status(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        from .tracking.sync import sync_messages
+        from ..tracking.sync import sync_messages
 
         report = sync_messages(queryset.iterator())
         self.message_user(
@@ -253,8 +253,8 @@ class MessageAdmin(LogAdmin):
 
     @admin.action(description=_("Resend to the failed recipients"), permissions=["send"])
     def resend_failed(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        from .exceptions import SepsmsError
-        from .sending import deliver_message, prepare_message, record_message
+        from ..exceptions import SepsmsError
+        from ..sending import deliver_message, prepare_message, record_message
 
         sent = 0
         for original in queryset.filter(kind=Message.Kind.SMS):
@@ -295,7 +295,7 @@ class MessageAdmin(LogAdmin):
     def mark_not_sent(
         self, request: HttpRequest, queryset: QuerySet[Message]
     ) -> TemplateResponse | None:
-        from .sending import mark_unconfirmed_not_sent
+        from ..sending import mark_unconfirmed_not_sent
 
         unconfirmed = MessageBatch.objects.filter(
             message=OuterRef("pk"), status=Message.Status.UNCONFIRMED, provider_uuid__isnull=True
