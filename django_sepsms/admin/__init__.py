@@ -27,7 +27,6 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import dashboard
 from ..admin_helpers import (
     CappedPaginator,
     MaskedRawIdWidget,
@@ -50,6 +49,7 @@ from ..models import (
     WebhookEvent,
 )
 from ..phone import mask_phone, mask_phones_in, normalize_phone
+from . import dashboard
 
 RECIPIENTS_PER_PAGE = 50
 
