@@ -27,18 +27,6 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from ..admin_helpers import (
-    CappedPaginator,
-    MaskedRawIdWidget,
-    OriginFilter,
-    badge,
-    can_see_full_phone,
-    payload_column,
-    phone_column,
-    search_term_kind,
-    text_column,
-    user_column,
-)
 from ..models import (
     FAILED_RECIPIENT_STATUSES,
     Message,
@@ -50,6 +38,16 @@ from ..models import (
 )
 from ..phone import mask_phone, mask_phones_in, normalize_phone
 from . import dashboard
+from .changelists import CappedPaginator, OriginFilter, search_term_kind
+from .columns import (
+    MaskedRawIdWidget,
+    badge,
+    can_see_full_phone,
+    payload_column,
+    phone_column,
+    text_column,
+    user_column,
+)
 
 RECIPIENTS_PER_PAGE = 50
 
