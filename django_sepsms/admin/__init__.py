@@ -28,7 +28,6 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ..models import (
-    FAILED_RECIPIENT_STATUSES,
     Message,
     MessageBatch,
     OtpChallenge,
@@ -37,6 +36,7 @@ from ..models import (
     WebhookEvent,
 )
 from ..phone import mask_phone, mask_phones_in, normalize_phone
+from ..sending.resend import resend_to_failed
 from . import dashboard
 from .changelists import CappedPaginator, OriginFilter, search_term_kind
 from .columns import (
@@ -251,37 +251,14 @@ class MessageAdmin(LogAdmin):
 
     @admin.action(description=_("Resend to the failed recipients"), permissions=["send"])
     def resend_failed(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        from ..exceptions import SepsmsError
-        from ..sending import deliver_message, prepare_message, record_message
-
         sent = 0
         for original in queryset.filter(kind=Message.Kind.SMS):
-            failed = list(
-                original.recipients.filter(status__in=FAILED_RECIPIENT_STATUSES)
-                .order_by("id")
-                .values_list("phone", "variables")
-            )
-            if not failed:
+            resent = resend_to_failed(original)
+            if resent is None:
                 continue
-            # Campaigns keep each number's values on its row; sends, on the message too.
-            given = original.variables or {}
-            variables = {
-                phone: own if own is not None else given[phone]
-                for phone, own in failed
-                if own is not None or phone in given
-            }
-            prepared = prepare_message(
-                original.text,
-                [phone for phone, _ in failed],
-                origin=original.origin,
-                variables=variables or None,
-            )
-            copy = record_message(prepared, resent_from=original)
-            try:
-                deliver_message(copy)
-            except SepsmsError as exc:
-                error = self.shown(request, str(exc))
-                self.message_user(request, f"#{copy.pk}: {error}", level=messages.ERROR)
+            if resent.error is not None:
+                error = self.shown(request, str(resent.error))
+                self.message_user(request, f"#{resent.message.pk}: {error}", level=messages.ERROR)
             sent += 1
         self.message_user(
             request,
