@@ -24,7 +24,8 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
-from django_sepsms import dashboard, send_otp, send_sms
+from django_sepsms import send_otp, send_sms
+from django_sepsms.admin import dashboard
 from django_sepsms.backends.locmem import LocmemBackend
 from django_sepsms.exceptions import ProviderValidationError
 from django_sepsms.models import Message, OtpChallenge, PhoneNumber, Recipient, WebhookEvent

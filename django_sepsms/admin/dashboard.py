@@ -14,11 +14,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
 
-from .admin_helpers import badge
-from .conf import sepsms_settings
-from .exceptions import SepsmsError, error_code_of
-from .models import FAILED_RECIPIENT_STATUSES, Message, OtpChallenge, Recipient
-from .phone import mask_phone, mask_phones_in
+from ..conf import sepsms_settings
+from ..exceptions import SepsmsError, error_code_of
+from ..models import FAILED_RECIPIENT_STATUSES, Message, OtpChallenge, Recipient
+from ..phone import mask_phone, mask_phones_in
+from ..sending import get_balance
+from .columns import badge
 
 logger = logging.getLogger("django_sepsms")
 
@@ -33,8 +34,6 @@ def credit_balance() -> tuple[int | None, str]:
     cached = cache.get(_BALANCE_KEY)
     if cached is not None:
         return int(cached), ""
-    from .sending import get_balance
-
     try:
         balance = get_balance()
     except SepsmsError as exc:

@@ -27,21 +27,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import dashboard
-from .admin_helpers import (
-    CappedPaginator,
-    MaskedRawIdWidget,
-    OriginFilter,
-    badge,
-    can_see_full_phone,
-    payload_column,
-    phone_column,
-    search_term_kind,
-    text_column,
-    user_column,
-)
-from .models import (
-    FAILED_RECIPIENT_STATUSES,
+from ..models import (
     Message,
     MessageBatch,
     OtpChallenge,
@@ -49,57 +35,21 @@ from .models import (
     Recipient,
     WebhookEvent,
 )
-from .phone import mask_phone, mask_phones_in, normalize_phone
+from ..phone import mask_phone, mask_phones_in, normalize_phone
+from ..sending.resend import resend_to_failed
+from . import dashboard
+from .base import LogAdmin
+from .changelists import CappedPaginator, OriginFilter, search_term_kind
+from .columns import (
+    MaskedRawIdWidget,
+    badge,
+    can_see_full_phone,
+    payload_column,
+    phone_column,
+    user_column,
+)
 
 RECIPIENTS_PER_PAGE = 50
-
-
-class LogAdmin(admin.ModelAdmin):
-    """Records of what happened: viewable and searchable, never edited by hand."""
-
-    paginator = CappedPaginator
-    show_full_result_count = False
-    list_per_page = 50
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    #: Text fields that may hold a number: shown with the numbers masked to
-    #: viewers without ``sepsms.view_full_phone``.
-    masked_fields: tuple[str, ...] = ()
-
-    def masked_columns(self, request: HttpRequest) -> dict[str, Any]:
-        """``masked_fields`` → their masked columns; none for viewers who see numbers."""
-        if can_see_full_phone(request):
-            return {}
-        return {
-            name: text_column(request, name, self.model._meta.get_field(name).verbose_name)
-            for name in self.masked_fields
-        }
-
-    def get_exclude(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        exclude = list(super().get_exclude(request, obj) or [])
-        return exclude + [name for name in self.masked_columns(request) if name not in exclude]
-
-    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
-        masked = self.masked_columns(request)
-        fields = [masked.pop(f, f) for f in super().get_readonly_fields(request, obj)]
-        return fields + list(masked.values())
-
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
-        masked: dict[Any, Any] = self.masked_columns(request)
-        fields: list[Any] = list(super().get_fields(request, obj))
-
-        # Explicit fields keep their order, each masked one in its place.
-        def swap(field: Any) -> Any:
-            if isinstance(field, list | tuple):
-                return type(field)(masked.get(name, name) for name in field)
-            return masked.get(field, field)
-
-        return [swap(field) for field in fields]
 
 
 @admin.display(description=_("text"))
@@ -234,7 +184,7 @@ class MessageAdmin(LogAdmin):
 
     @admin.action(description=_("Refresh delivery status from the provider"), permissions=["send"])
     def refresh_status(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        from .tracking.sync import sync_messages
+        from ..tracking.sync import sync_messages
 
         report = sync_messages(queryset.iterator())
         self.message_user(
@@ -253,37 +203,14 @@ class MessageAdmin(LogAdmin):
 
     @admin.action(description=_("Resend to the failed recipients"), permissions=["send"])
     def resend_failed(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        from .exceptions import SepsmsError
-        from .sending import deliver_message, prepare_message, record_message
-
         sent = 0
         for original in queryset.filter(kind=Message.Kind.SMS):
-            failed = list(
-                original.recipients.filter(status__in=FAILED_RECIPIENT_STATUSES)
-                .order_by("id")
-                .values_list("phone", "variables")
-            )
-            if not failed:
+            resent = resend_to_failed(original)
+            if resent is None:
                 continue
-            # Campaigns keep each number's values on its row; sends, on the message too.
-            given = original.variables or {}
-            variables = {
-                phone: own if own is not None else given[phone]
-                for phone, own in failed
-                if own is not None or phone in given
-            }
-            prepared = prepare_message(
-                original.text,
-                [phone for phone, _ in failed],
-                origin=original.origin,
-                variables=variables or None,
-            )
-            copy = record_message(prepared, resent_from=original)
-            try:
-                deliver_message(copy)
-            except SepsmsError as exc:
-                error = self.shown(request, str(exc))
-                self.message_user(request, f"#{copy.pk}: {error}", level=messages.ERROR)
+            if resent.error is not None:
+                error = self.shown(request, str(resent.error))
+                self.message_user(request, f"#{resent.message.pk}: {error}", level=messages.ERROR)
             sent += 1
         self.message_user(
             request,
@@ -295,7 +222,7 @@ class MessageAdmin(LogAdmin):
     def mark_not_sent(
         self, request: HttpRequest, queryset: QuerySet[Message]
     ) -> TemplateResponse | None:
-        from .sending import mark_unconfirmed_not_sent
+        from ..sending import mark_unconfirmed_not_sent
 
         unconfirmed = MessageBatch.objects.filter(
             message=OuterRef("pk"), status=Message.Status.UNCONFIRMED, provider_uuid__isnull=True
