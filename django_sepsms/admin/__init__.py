@@ -9,23 +9,20 @@ shown at all.
 
 from __future__ import annotations
 
-import csv
 from typing import Any
 
-from django.contrib import admin, messages
-from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db.models import Exists, ForeignKey, OuterRef, QuerySet
 from django.forms import ModelChoiceField, ModelForm
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from ..models import (
     Message,
@@ -36,8 +33,8 @@ from ..models import (
     WebhookEvent,
 )
 from ..phone import mask_phone, mask_phones_in, normalize_phone
-from ..sending.resend import resend_to_failed
 from . import dashboard
+from .actions import export_csv, mark_not_sent, refresh_status, resend_failed
 from .base import LogAdmin
 from .changelists import CappedPaginator, OriginFilter, search_term_kind
 from .columns import (
@@ -101,7 +98,7 @@ class MessageAdmin(LogAdmin):
     masked_fields = ("text", "error_message")
     change_form_template = "admin/sepsms/message/change_form.html"
     change_list_template = "admin/sepsms/message/change_list.html"
-    actions = ["refresh_status", "resend_failed", "mark_not_sent", "export_csv"]
+    actions = [refresh_status, resend_failed, mark_not_sent, export_csv]
 
     @admin.display(description=_("text"))
     def preview(self, obj: Message) -> str:
@@ -173,123 +170,9 @@ class MessageAdmin(LogAdmin):
         }
         return TemplateResponse(request, "admin/sepsms/dashboard.html", context)
 
-    @staticmethod
-    def shown(request: HttpRequest, error: str) -> str:
-        """A provider's error message, which may quote a number, as the viewer may see it."""
-        return error if can_see_full_phone(request) else mask_phones_in(error)
-
     def has_send_permission(self, request: HttpRequest) -> bool:
         """Actions that talk to the provider (and may spend credit) need "change message"."""
         return request.user.has_perm("sepsms.change_message")
-
-    @admin.action(description=_("Refresh delivery status from the provider"), permissions=["send"])
-    def refresh_status(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        from ..tracking.sync import sync_messages
-
-        report = sync_messages(queryset.iterator())
-        self.message_user(
-            request,
-            ngettext(
-                "%(count)d message checked, %(changed)d recipient status changed.",
-                "%(count)d messages checked, %(changed)d recipient statuses changed.",
-                report.messages,
-            )
-            % {"count": report.messages, "changed": report.recipients_changed},
-        )
-        for pk, error in report.errors:
-            self.message_user(
-                request, f"#{pk}: {self.shown(request, error)}", level=messages.ERROR
-            )
-
-    @admin.action(description=_("Resend to the failed recipients"), permissions=["send"])
-    def resend_failed(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
-        sent = 0
-        for original in queryset.filter(kind=Message.Kind.SMS):
-            resent = resend_to_failed(original)
-            if resent is None:
-                continue
-            if resent.error is not None:
-                error = self.shown(request, str(resent.error))
-                self.message_user(request, f"#{resent.message.pk}: {error}", level=messages.ERROR)
-            sent += 1
-        self.message_user(
-            request,
-            ngettext("%(count)d message resent.", "%(count)d messages resent.", sent)
-            % {"count": sent},
-        )
-
-    @admin.action(description=_("Record unconfirmed sends as never sent"), permissions=["send"])
-    def mark_not_sent(
-        self, request: HttpRequest, queryset: QuerySet[Message]
-    ) -> TemplateResponse | None:
-        from ..sending import mark_unconfirmed_not_sent
-
-        unconfirmed = MessageBatch.objects.filter(
-            message=OuterRef("pk"), status=Message.Status.UNCONFIRMED, provider_uuid__isnull=True
-        )
-        targets = list(queryset.filter(Exists(unconfirmed)).order_by("pk"))
-        if request.POST.get("post") != "yes":
-            context = {
-                **self.admin_site.each_context(request),
-                "title": _("Record unconfirmed sends as never sent?"),
-                "opts": self.model._meta,
-                "targets": targets,
-                "action_checkbox_name": ACTION_CHECKBOX_NAME,
-            }
-            return TemplateResponse(request, "admin/sepsms/message/mark_not_sent.html", context)
-        recipients = 0
-        for msg in targets:
-            changed = mark_unconfirmed_not_sent(msg)
-            recipients += changed
-            self.log_change(request, msg, f"Unconfirmed sends recorded as never sent ({changed}).")
-        self.message_user(
-            request,
-            ngettext(
-                "%(count)d recipient recorded as never sent.",
-                "%(count)d recipients recorded as never sent.",
-                recipients,
-            )
-            % {"count": recipients},
-        )
-        return None
-
-    @admin.action(description=_("Export the recipients as CSV"))
-    def export_csv(
-        self, request: HttpRequest, queryset: QuerySet[Message]
-    ) -> StreamingHttpResponse:
-        full = can_see_full_phone(request)
-
-        class Echo:
-            def write(self, value: str) -> str:
-                return value
-
-        writer = csv.writer(Echo())
-
-        def rows() -> Any:
-            yield writer.writerow(
-                ["message", "created", "origin", "phone", "status", "tx_id", "error_code"]
-            )
-            recipients = (
-                Recipient.objects.filter(message__in=queryset)
-                .select_related("message")
-                .order_by("message_id", "id")
-            )
-            for r in recipients.iterator(chunk_size=2000):
-                yield writer.writerow(
-                    [
-                        r.message_id,
-                        r.message.created_at.isoformat(),
-                        r.message.origin,
-                        r.phone if full else mask_phone(r.phone),
-                        r.status,
-                        r.tx_id,
-                        r.error_code,
-                    ]
-                )
-
-        response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-        response["Content-Disposition"] = 'attachment; filename="sms-recipients.csv"'
-        return response
 
 
 @admin.register(Recipient)
