@@ -18,11 +18,11 @@ from django.utils.translation import gettext_lazy as _
 
 from ..models import Message, MessageBatch, Recipient
 from ..phone import mask_phone, mask_phones_in
-from . import dashboard
 from .actions import export_csv, mark_not_sent, refresh_status, resend_failed
 from .base import LogAdmin
 from .changelists import OriginFilter, search_term_kind
 from .columns import badge, can_see_full_phone, phone_column
+from .dashboard import context as dashboard_context
 
 RECIPIENTS_PER_PAGE = 50
 
@@ -144,7 +144,7 @@ class MessageAdmin(LogAdmin):
             **self.admin_site.each_context(request),
             "title": _("SMS dashboard"),
             "opts": self.model._meta,
-            **dashboard.context(full_phones=can_see_full_phone(request)),
+            **dashboard_context(full_phones=can_see_full_phone(request)),
         }
         return TemplateResponse(request, "admin/sepsms/dashboard.html", context)
 
