@@ -38,6 +38,8 @@ _masked_preview.__name__ = "preview"
 
 @admin.register(Message)
 class MessageAdmin(LogAdmin):
+    """Send requests, newest first, with their recipients paged on each one's page."""
+
     list_display = [
         "created_at",
         "origin",
@@ -155,6 +157,8 @@ class MessageAdmin(LogAdmin):
 
 @admin.register(Recipient)
 class RecipientAdmin(LogAdmin):
+    """Each number of each message, with its delivery status."""
+
     list_display = ["id", "message_link", "status_badge", "tx_id", "status_changed_at"]
     list_filter = ["status"]
     search_fields = ["tx_id"]
@@ -194,6 +198,8 @@ class RecipientAdmin(LogAdmin):
 
 @admin.register(MessageBatch)
 class MessageBatchAdmin(LogAdmin):
+    """Each request sent to the provider for a message, with the provider's uuid."""
+
     list_display = [
         "id",
         "message_id",

@@ -26,6 +26,8 @@ class PhoneNumberForm(ModelForm):
 
 @admin.register(PhoneNumber)
 class PhoneNumberAdmin(admin.ModelAdmin):
+    """Users' numbers; only viewers who may see numbers add them."""
+
     form = PhoneNumberForm
     list_display = ["user", "is_primary", "verified_at"]
     list_select_related = ["user"]

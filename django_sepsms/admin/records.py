@@ -16,6 +16,8 @@ from .columns import badge, can_see_full_phone, payload_column, phone_column, us
 
 @admin.register(OtpChallenge)
 class OtpChallengeAdmin(LogAdmin):
+    """One-time code references; never the code or its hash."""
+
     list_display = [
         "reference",
         "purpose",
@@ -50,6 +52,8 @@ class OtpChallengeAdmin(LogAdmin):
 
 @admin.register(WebhookEvent)
 class WebhookEventAdmin(LogAdmin):
+    """Webhook deliveries as received, with what applying them did."""
+
     list_display = ["event", "outcome_badge", "signed_at", "received_at", "sms_uuid"]
     list_filter = ["event", "outcome"]
     search_fields = ["=sms_uuid", "=tx_id"]
