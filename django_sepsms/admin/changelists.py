@@ -37,6 +37,7 @@ class CappedPaginator(Paginator):
 
     @property
     def capped(self) -> bool:
+        """Whether there are more rows than were counted."""
         return self.count > COUNT_CAP
 
 

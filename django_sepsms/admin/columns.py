@@ -20,6 +20,7 @@ FULL_PHONE_PERMISSION = "sepsms.view_full_phone"
 
 
 def can_see_full_phone(request: HttpRequest) -> bool:
+    """Whether the viewer has ``sepsms.view_full_phone``, and so sees numbers unmasked."""
     return bool(getattr(request, "user", None) and request.user.has_perm(FULL_PHONE_PERMISSION))
 
 
@@ -158,6 +159,7 @@ STATUS_COLOURS = {
 
 
 def badge(value: str, label: str) -> str:
+    """``label`` as a pill coloured for the status ``value`` (green done, red failed)."""
     colour = STATUS_COLOURS.get(value, "#1d4ed8")
     return format_html(
         '<span style="display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;'

@@ -138,6 +138,7 @@ def otp_funnel(days: int = 7) -> dict[str, Any]:
 
 
 def latest_failures(limit: int = 10, *, full_phones: bool = False) -> list[dict[str, Any]]:
+    """The newest failed recipients, numbers masked unless ``full_phones``."""
     rows = (
         Recipient.objects.filter(status__in=FAILED_RECIPIENT_STATUSES)
         .order_by("-id")
@@ -156,6 +157,7 @@ def latest_failures(limit: int = 10, *, full_phones: bool = False) -> list[dict[
 
 
 def context(*, full_phones: bool = False) -> dict[str, Any]:
+    """Everything the dashboard's template shows."""
     balance, balance_error = credit_balance()
     rows = daily_traffic()
     return {

@@ -1,0 +1,84 @@
+"""Users' verified phone numbers: the one model staff may add and change here,
+the number normalized as typed, shown (with the account it names) masked unless allowed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import ForeignKey, QuerySet
+from django.forms import ModelChoiceField, ModelForm
+from django.http import HttpRequest
+from django.utils import timezone
+
+from ..models import PhoneNumber
+from ..phone import normalize_phone
+from .changelists import CappedPaginator, search_term_kind
+from .columns import MaskedRawIdWidget, can_see_full_phone, phone_column, user_column
+
+
+class PhoneNumberForm(ModelForm):
+    """Numbers typed by staff are stored as every lookup expects them: ``66xxxxxxxxx``."""
+
+    def clean_phone(self) -> str:
+        return normalize_phone(self.cleaned_data["phone"])
+
+
+@admin.register(PhoneNumber)
+class PhoneNumberAdmin(admin.ModelAdmin):
+    """Users' numbers; only viewers who may see numbers add them."""
+
+    form = PhoneNumberForm
+    list_display = ["user", "is_primary", "verified_at"]
+    list_select_related = ["user"]
+    raw_id_fields = ["user"]
+    readonly_fields = ["verified_at", "created_at"]
+    search_fields = ["=phone"]
+    paginator = CappedPaginator
+    show_full_result_count = False
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        columns = [
+            user_column(request) if c == "user" else c for c in super().get_list_display(request)
+        ]
+        return [phone_column(request), *columns]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        fields: list[Any] = list(super().get_readonly_fields(request, obj))
+        if can_see_full_phone(request):
+            return fields
+        if obj is not None and not self.has_change_permission(request, obj):
+            fields.insert(0, user_column(request))
+        return [phone_column(request), *fields]
+
+    def formfield_for_foreignkey(
+        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
+    ) -> ModelChoiceField | None:
+        if db_field.name == "user" and not can_see_full_phone(request):
+            kwargs["widget"] = MaskedRawIdWidget(
+                db_field.remote_field, self.admin_site, using=kwargs.get("using")
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[PhoneNumber], search_term: str
+    ) -> tuple[QuerySet[PhoneNumber], bool]:
+        kind, value = search_term_kind(search_term) if search_term.strip() else ("", "")
+        if kind == "phone":
+            return queryset.filter(phone=value), False
+        return super().get_search_results(request, queryset, search_term)
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if can_see_full_phone(request):
+            return []
+        # A change page the viewer may not save shows the account masked, not as a field.
+        view_only = obj is not None and not self.has_change_permission(request, obj)
+        return ["phone", "user"] if view_only else ["phone"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return super().has_add_permission(request) and can_see_full_phone(request)
+
+    def save_model(self, request: HttpRequest, obj: PhoneNumber, form: Any, change: bool) -> None:
+        if obj.verified_at is None:  # added by staff, who vouch for it
+            obj.verified_at = timezone.now()
+        super().save_model(request, obj, form, change)

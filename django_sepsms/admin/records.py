@@ -1,0 +1,68 @@
+"""The other logs: one-time code challenges and received webhook deliveries,
+read-only, their numbers (and accounts named by them) masked as the viewer may see them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.utils.translation import gettext_lazy as _
+
+from ..models import OtpChallenge, WebhookEvent
+from .base import LogAdmin
+from .columns import badge, can_see_full_phone, payload_column, phone_column, user_column
+
+
+@admin.register(OtpChallenge)
+class OtpChallengeAdmin(LogAdmin):
+    """One-time code references; never the code or its hash."""
+
+    list_display = [
+        "reference",
+        "purpose",
+        "mode",
+        "status_badge",
+        "attempts",
+        "created_at",
+        "expires_at",
+    ]
+    list_filter = ["status", "purpose", "mode"]
+    search_fields = ["=reference"]
+    exclude = ["code_hash", "phone"]
+    raw_id_fields = ["user", "message"]
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        columns: list[Any] = list(super().get_list_display(request))
+        columns.insert(1, phone_column(request))
+        return columns
+
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        exclude = super().get_exclude(request, obj)
+        return exclude if can_see_full_phone(request) else [*exclude, "user"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        fields = [phone_column(request), *super().get_readonly_fields(request, obj)]
+        return fields if can_see_full_phone(request) else [*fields, user_column(request)]
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_badge(self, obj: OtpChallenge) -> str:
+        return badge(obj.status, obj.get_status_display())
+
+
+@admin.register(WebhookEvent)
+class WebhookEventAdmin(LogAdmin):
+    """Webhook deliveries as received, with what applying them did."""
+
+    list_display = ["event", "outcome_badge", "signed_at", "received_at", "sms_uuid"]
+    list_filter = ["event", "outcome"]
+    search_fields = ["=sms_uuid", "=tx_id"]
+    exclude = ["payload", "msisdn"]
+    masked_fields = ("dedupe_key", "error")
+
+    @admin.display(description=_("outcome"), ordering="outcome")
+    def outcome_badge(self, obj: WebhookEvent) -> str:
+        return badge(obj.outcome, obj.get_outcome_display())
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        return [*super().get_readonly_fields(request, obj), payload_column(request)]
