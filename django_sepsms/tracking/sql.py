@@ -3,7 +3,7 @@
 A campaign's delivery reports arrive by the thousand, all for one message. On
 PostgreSQL the lookup, the status change and the message counters are done in
 a single statement (one round trip, the message row locked only at its very
-end), with the same precedence rules as the portable code in ``delivery.py``.
+end), with the same precedence rules as the portable code in ``tracking/reports.py``.
 """
 
 from __future__ import annotations
