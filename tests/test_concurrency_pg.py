@@ -36,7 +36,7 @@ from django_sepsms.models import Message, MessageBatch, Recipient, WebhookEvent
 from django_sepsms.signals import delivery_status_changed, webhook_received
 from django_sepsms.simulator import Simulator
 from django_sepsms.testing import sign_webhook, webhook_body
-from tests.test_throttle import run_in_processes
+from tests.backends.test_throttle import run_in_processes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -1,4 +1,4 @@
-"""Settings of the worker process that tests/test_bulk.py starts: the test database,
+"""Settings of the worker process that tests/sending/test_bulk.py starts: the test database,
 django-tasks-db's queue, the HTTP backend pointed at the test's simulator."""
 
 from __future__ import annotations

@@ -300,7 +300,7 @@ def test_dry_run_warns_when_the_estimate_exceeds_the_balance(
     [
         ({"API_KEY": "sk_sep_readonly"}, "auth.forbidden_scope"),
         ({"BASE_URL": "http://127.0.0.1:{port}/api/v2", "MAX_RETRIES": 0}, "connect"),
-        ({"BACKEND": "tests.test_commands.NoBalanceBackend"}, "has no credit balance"),
+        ({"BACKEND": "tests.management.test_commands.NoBalanceBackend"}, "has no credit balance"),
     ],
     ids=["no-scope", "network", "not-supported"],
 )

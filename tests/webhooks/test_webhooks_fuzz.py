@@ -7,7 +7,7 @@ RFC 8259 JSON object that nests no deeper than the limit. Never a 5xx.
 ``SEPSMS_FUZZ_EXAMPLES`` is the number of inputs of one run, shared among the
 tests below (default 2,500; CI runs several legs with random seeds), e.g.::
 
-    SEPSMS_FUZZ_EXAMPLES=16000 python -m pytest -q tests/test_webhooks_fuzz.py
+    SEPSMS_FUZZ_EXAMPLES=16000 python -m pytest -q tests/webhooks/test_webhooks_fuzz.py
 """
 
 from __future__ import annotations

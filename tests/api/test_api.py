@@ -185,7 +185,7 @@ def test_login_token_logs_in(
     assert request.user == user
     assert request.session[SESSION_KEY] == str(user.pk)
 
-    # A token logs in once (tests/test_token_single_use.py has the view's own login).
+    # A token logs in once (tests/api/test_token_single_use.py has the view's own login).
     response = api.post("/login/phone/", {"token": token}, format="json")
     assert response.status_code == 400
     assert response.json()["code"] == "invalid_token"
@@ -458,7 +458,7 @@ def test_openapi_schema_with_drf_spectacular(tmp_path: Path) -> None:
         'REST_FRAMEWORK = {"DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema"}\n'
     )
     out = tmp_path / "schema.json"
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parent.parent.parent
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(root)])}
     command = [sys.executable, "-m", "django", "spectacular", "--settings=spectacular_settings"]
     command += ["--format=openapi-json", "--validate", "--fail-on-warn", f"--file={out}"]

@@ -1,4 +1,5 @@
-"""Backends for tests of the sending layer: they fail on demand."""
+"""Backends for tests of the sending layer: they fail on demand. The package also holds the
+tests of ``django_sepsms.backends`` (HTTP, TLS, the provider's errors, the throttle)."""
 
 from __future__ import annotations
 

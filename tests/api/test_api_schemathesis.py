@@ -47,7 +47,7 @@ from schemathesis.engine import Status, events  # noqa: E402
 pytestmark = pytest.mark.slow
 
 EXAMPLES = int(os.environ.get("SEPSMS_API_FUZZ_EXAMPLES", "650"))
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parent.parent.parent
 
 # High enough that the limits rarely answer first (429 is still a documented answer).
 OPEN_LIMITS = {

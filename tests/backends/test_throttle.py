@@ -28,7 +28,7 @@ settings.CACHES["default"]["KEY_PREFIX"] = {prefix!r}
 def run_in_processes(body: str, count: int, *args: str) -> list[int]:
     """Run ``body`` in ``count`` Python processes at once, with Django set up on this
     run's cache keys; return the numbers they print."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parent.parent.parent
     env = {**os.environ, "PYTHONPATH": str(root)}
     script = _SETUP.format(prefix=settings.CACHES["default"]["KEY_PREFIX"])
     script += textwrap.dedent(body)

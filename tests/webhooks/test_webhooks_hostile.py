@@ -400,7 +400,7 @@ def gunicorn() -> Iterator[tuple[str, int]]:
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "tests.settings",
         "DATABASE_URL": _database_url(),
-        "PYTHONPATH": str(Path(__file__).resolve().parent.parent),
+        "PYTHONPATH": str(Path(__file__).resolve().parent.parent.parent),
     }
     server = subprocess.Popen(
         [

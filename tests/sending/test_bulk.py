@@ -36,7 +36,7 @@ def start_worker(
     simulator: Simulator, *, batch_size: int = 50, stdout: int = subprocess.DEVNULL
 ) -> subprocess.Popen[str]:
     """django-tasks-db's ``db_worker`` on this test's database, for one task."""
-    root = Path(__file__).resolve().parent.parent
+    root = Path(__file__).resolve().parent.parent.parent
     db = connection.settings_dict
     env = {
         **os.environ,

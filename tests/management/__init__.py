@@ -1,0 +1,2 @@
+"""The tests of ``django_sepsms.management.commands``: sepsms_balance, sepsms_send and
+sepsms_sync."""
