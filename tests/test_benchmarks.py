@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -87,3 +88,25 @@ def test_bench_webhooks_runs() -> None:
         pytest.skip("the webhook benchmark serves from PostgreSQL (CI runs it)")
     out = _run("bench_webhooks.py", "--requests", "60", "--rounds", "1", database="webhooks")
     assert "ratio receiver/bare:" in out
+
+
+def test_harness_pairs_rounds_in_abba_order() -> None:
+    from benchmarks.harness import Side, compare, rate_of
+
+    order: list[str] = []
+
+    def side(name: str, rate: float) -> Side:
+        def measure(seconds: float) -> float:
+            order.append(name)
+            return rate
+
+        return Side(name, measure)
+
+    result = compare(side("a", 100.0), side("b", 80.0), unit="x", rounds=4, warmup=False)
+    assert order == ["a", "b", "b", "a", "a", "b", "b", "a"]
+    assert result.ratios == [0.8] * 4
+    assert "0.800 (min 0.800, max 0.800) over 4 paired ABBA rounds" in result.report("t")
+    calls: list[int] = []
+    measure = rate_of(lambda n: calls.append(n) or time.sleep(0.001 * n))
+    assert measure(0.02) > 0
+    assert calls[-1] >= 10  # grown until one call lasted the round
