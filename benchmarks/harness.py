@@ -5,7 +5,7 @@ A benchmark names a *baseline* (the same essential work done bare) and a
 ABBA order (baseline first in even rounds, candidate first in odd ones), so a
 machine that slows down or speeds up during the run weighs on both alike. The
 figure is the candidate's rate divided by the baseline's *in the same round*;
-the report gives the median of those per-round ratios and their min–max.
+the report gives the median of those per-round ratios and their min-max.
 
     from benchmarks.harness import Side, compare, rate_of
 
@@ -66,7 +66,7 @@ class Comparison:
         return statistics.median(self.ratios)
 
     def report(self, title: str) -> str:
-        """Three lines: the paired ratio (median, min–max), then each side's median rate."""
+        """Three lines: the paired ratio (median, min-max), then each side's median rate."""
         ratios = self.ratios
         return (
             f"{title}: {self.median:.3f} (min {min(ratios):.3f}, max {max(ratios):.3f}) "
