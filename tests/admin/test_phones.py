@@ -1,0 +1,96 @@
+"""Phone numbers in the admin: added normalized, validated and verified."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Permission
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from django_sepsms.models import PhoneNumber
+
+pytestmark = pytest.mark.django_db
+
+PHONE = "66812345678"
+FULL_FORMS = ("812345678", "081-234-5678", "+66 81 234 5678")
+ADD = reverse("admin:sepsms_phonenumber_add")
+LONG_AGO = timezone.now() - dt.timedelta(days=30)
+
+
+def staff_client(name: str, *codenames: str, superuser: bool = False) -> Client:
+    user_model = get_user_model()
+    if superuser:
+        user = user_model.objects.create_superuser(username=name, password="pw")
+    else:
+        user = user_model.objects.create_user(username=name, password="pw", is_staff=True)
+        user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture(params=["superuser", "boss"])
+def boss(request: pytest.FixtureRequest) -> Client:
+    """Staff who see numbers in full and may add and change them (a superuser, or granted)."""
+    if request.param == "superuser":
+        return staff_client("root", superuser=True)
+    return staff_client(
+        "boss", "view_phonenumber", "add_phonenumber", "change_phonenumber", "view_full_phone"
+    )
+
+
+@pytest.fixture
+def support() -> Client:
+    """Staff who may add and change numbers, but see them only masked."""
+    return staff_client("support", "view_phonenumber", "add_phonenumber", "change_phonenumber")
+
+
+def account(name: str = "somchai") -> Any:
+    return get_user_model().objects.create_user(username=name)
+
+
+def recorded(user: Any, phone: str = PHONE) -> PhoneNumber:
+    return PhoneNumber.objects.create(user=user, phone=phone, verified_at=LONG_AGO)
+
+
+def change_url(number: PhoneNumber) -> str:
+    return reverse("admin:sepsms_phonenumber_change", args=[number.pk])
+
+
+def phone_errors(page: Any) -> list[str]:
+    assert page.status_code == 200, page.status_code  # the form again, not a 302 or a 500
+    return list(page.context["adminform"].form.errors.get("phone", []))
+
+
+def inputs(page: Any) -> set[str]:
+    return set(re.findall(r'<(?:input|select|textarea)[^>]*name="([^"]+)"', page.content.decode()))
+
+
+@pytest.mark.parametrize("typed", ["081-234-5678", "+66 81 234 5678", "0812345678", "66812345678"])
+def test_a_number_added_is_stored_normalized_and_verified(boss: Client, typed: str) -> None:
+    user = account()
+    assert {"user", "phone", "is_primary"} <= inputs(boss.get(ADD))
+    before = timezone.now()
+    response = boss.post(ADD, {"user": user.pk, "phone": typed, "is_primary": "on"})
+    assert response.status_code == 302, phone_errors(response)
+    number = PhoneNumber.objects.get()
+    assert (number.user, number.phone, number.is_primary) == (user, PHONE, True)
+    assert before <= number.verified_at <= timezone.now()
+
+
+@pytest.mark.parametrize("typed", ["12345", "021234567", "0812345678910", "not a number"])
+def test_a_number_that_is_not_a_mobile_number_is_a_form_error(boss: Client, typed: str) -> None:
+    response = boss.post(ADD, {"user": account().pk, "phone": typed, "is_primary": "on"})
+    assert phone_errors(response) == [f"“{typed}” is not a valid mobile phone number."]
+    assert not PhoneNumber.objects.exists()
+
+
+def test_an_empty_number_is_a_form_error(boss: Client) -> None:
+    response = boss.post(ADD, {"user": account().pk, "phone": "", "is_primary": "on"})
+    assert phone_errors(response) == ["This field is required."]
