@@ -10,6 +10,7 @@ from django.db.models import ForeignKey, QuerySet
 from django.forms import ModelChoiceField, ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from ..models import PhoneNumber
 from ..phone import normalize_phone
@@ -18,10 +19,25 @@ from .columns import MaskedRawIdWidget, can_see_full_phone, phone_column, user_c
 
 
 class PhoneNumberForm(ModelForm):
-    """Numbers typed by staff are stored as every lookup expects them: ``66xxxxxxxxx``."""
+    """Numbers typed by staff are stored as every lookup expects them (``66xxxxxxxxx``),
+    and a number already recorded is a form error that says whose it is."""
 
     def clean_phone(self) -> str:
         return normalize_phone(self.cleaned_data["phone"])
+
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        phone = cleaned.get("phone")
+        if phone:
+            others = PhoneNumber.objects.filter(phone=phone).exclude(pk=self.instance.pk)
+            owner_id = others.values_list("user_id", flat=True).first()
+            if owner_id is not None:
+                user = cleaned.get("user")
+                if user is not None and user.pk == owner_id:
+                    self.add_error("phone", _("This account already has this number."))
+                else:
+                    self.add_error("phone", _("This number belongs to another account."))
+        return cleaned
 
 
 @admin.register(PhoneNumber)

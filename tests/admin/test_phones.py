@@ -1,4 +1,4 @@
-"""Phone numbers in the admin: added normalized, validated and verified."""
+"""Phone numbers in the admin: added normalized, validated and verified, one account per number."""
 
 from __future__ import annotations
 
@@ -94,3 +94,28 @@ def test_a_number_that_is_not_a_mobile_number_is_a_form_error(boss: Client, type
 def test_an_empty_number_is_a_form_error(boss: Client) -> None:
     response = boss.post(ADD, {"user": account().pk, "phone": "", "is_primary": "on"})
     assert phone_errors(response) == ["This field is required."]
+
+
+def test_a_number_another_account_has_is_a_form_error(boss: Client) -> None:
+    owner = recorded(account("malee")).user
+    response = boss.post(ADD, {"user": account().pk, "phone": "081-234-5678", "is_primary": "on"})
+    assert phone_errors(response) == ["This number belongs to another account."]
+    assert list(PhoneNumber.objects.values_list("user", flat=True)) == [owner.pk]
+
+
+def test_a_number_the_account_already_has_is_a_form_error(boss: Client) -> None:
+    user = recorded(account()).user
+    response = boss.post(ADD, {"user": user.pk, "phone": "+66812345678", "is_primary": "on"})
+    assert phone_errors(response) == ["This account already has this number."]
+    assert PhoneNumber.objects.count() == 1
+
+
+def test_changing_to_a_number_another_account_has_is_a_form_error(boss: Client) -> None:
+    number = recorded(account())
+    recorded(account("malee"), "66912345678")
+    response = boss.post(
+        change_url(number), {"user": number.user_id, "phone": "0912345678", "is_primary": "on"}
+    )
+    assert phone_errors(response) == ["This number belongs to another account."]
+    number.refresh_from_db()
+    assert number.phone == PHONE
