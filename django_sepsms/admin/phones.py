@@ -1,5 +1,9 @@
-"""Users' verified phone numbers: the one model staff may add and change here,
-the number normalized as typed, shown (with the account it names) masked unless allowed."""
+"""Users' verified phone numbers: the one model staff may add and change here.
+
+A number typed by staff is normalized and validated, one account per number,
+and counts as verified when it is saved (added, or changed). It is shown, with
+the account it names, masked unless the viewer may see numbers.
+"""
 
 from __future__ import annotations
 
@@ -38,6 +42,15 @@ class PhoneNumberForm(ModelForm):
                 else:
                     self.add_error("phone", _("This number belongs to another account."))
         return cleaned
+
+    @property
+    def number_changed(self) -> bool:
+        """Whether the number saved differs from the one the row had (always, for a new row)."""
+        if self.instance._state.adding:
+            return True
+        return "phone" in self.cleaned_data and self.cleaned_data["phone"] != self.initial.get(
+            "phone"
+        )
 
 
 @admin.register(PhoneNumber)
@@ -94,7 +107,9 @@ class PhoneNumberAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and can_see_full_phone(request)
 
-    def save_model(self, request: HttpRequest, obj: PhoneNumber, form: Any, change: bool) -> None:
-        if obj.verified_at is None:  # added by staff, who vouch for it
+    def save_model(
+        self, request: HttpRequest, obj: PhoneNumber, form: PhoneNumberForm, change: bool
+    ) -> None:
+        if form.number_changed or obj.verified_at is None:  # staff vouch for the number
             obj.verified_at = timezone.now()
         super().save_model(request, obj, form, change)

@@ -1,4 +1,5 @@
-"""Phone numbers in the admin: added normalized, validated and verified, one account per number."""
+"""Phone numbers in the admin: added and changed normalized, validated and verified, one
+account per number."""
 
 from __future__ import annotations
 
@@ -119,3 +120,29 @@ def test_changing_to_a_number_another_account_has_is_a_form_error(boss: Client) 
     assert phone_errors(response) == ["This number belongs to another account."]
     number.refresh_from_db()
     assert number.phone == PHONE
+
+
+def test_a_changed_number_is_normalized_and_verified_again(boss: Client) -> None:
+    number = recorded(account())
+    page = boss.get(change_url(number))
+    assert PHONE in page.content.decode()
+    before = timezone.now()
+    response = boss.post(
+        change_url(number), {"user": number.user_id, "phone": "091-234-5678", "is_primary": "on"}
+    )
+    assert response.status_code == 302, phone_errors(response)
+    number.refresh_from_db()
+    assert number.phone == "66912345678"
+    assert number.verified_at >= before
+
+
+def test_other_changes_keep_the_number_and_when_it_was_verified(boss: Client) -> None:
+    number = recorded(account())
+    other = account("malee")
+    response = boss.post(
+        change_url(number), {"user": other.pk, "phone": "081-234-5678", "is_primary": ""}
+    )
+    assert response.status_code == 302, phone_errors(response)
+    number.refresh_from_db()
+    assert (number.user, number.phone, number.is_primary) == (other, PHONE, False)
+    assert number.verified_at == LONG_AGO
