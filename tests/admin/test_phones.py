@@ -1,5 +1,5 @@
 """Phone numbers in the admin: added and changed normalized, validated and verified, one
-account per number."""
+account per number; staff who see numbers masked may only say which number is primary."""
 
 from __future__ import annotations
 
@@ -145,4 +145,37 @@ def test_other_changes_keep_the_number_and_when_it_was_verified(boss: Client) ->
     assert response.status_code == 302, phone_errors(response)
     number.refresh_from_db()
     assert (number.user, number.phone, number.is_primary) == (other, PHONE, False)
+    assert number.verified_at == LONG_AGO
+
+
+def test_masked_staff_may_not_add_numbers(support: Client) -> None:
+    # Typing numbers to see which are taken would tell them who has an account.
+    assert support.get(ADD).status_code == 403
+    response = support.post(ADD, {"user": account().pk, "phone": "0812345678", "is_primary": "on"})
+    assert response.status_code == 403
+    assert not PhoneNumber.objects.exists()
+    changelist = support.get(reverse("admin:sepsms_phonenumber_changelist")).content.decode()
+    assert ADD not in changelist
+
+
+def test_masked_staff_change_only_which_number_is_primary(support: Client) -> None:
+    number = recorded(account(PHONE))  # an account named by its number, as older versions did
+    page = support.get(change_url(number))
+    body = page.content.decode()
+    assert page.status_code == 200
+    assert PHONE not in body
+    assert not [form for form in FULL_FORMS if form in body]
+    assert "66*******78" in body
+    assert "is_primary" in inputs(page)
+    assert not {"phone", "user"} & inputs(page)
+
+    # A number they cannot read, moved to another account, would decide who signs in as whom.
+    other = account("malee")
+    response = support.post(
+        change_url(number), {"user": other.pk, "phone": "0912345678", "is_primary": ""}
+    )
+    assert response.status_code == 302
+    number.refresh_from_db()
+    assert (number.user.get_username(), number.phone) == (PHONE, PHONE)
+    assert number.is_primary is False
     assert number.verified_at == LONG_AGO
