@@ -1,5 +1,5 @@
 """Columns that may show a phone number, masked unless the viewer has
-``sepsms.view_full_phone``; the masked raw-id widget; the status badge."""
+``sepsms.view_full_phone``; the status badge."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from collections.abc import Callable
 from typing import Any
 
 from django.contrib import admin
-from django.contrib.admin.widgets import ForeignKeyRawIdWidget
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.utils.html import format_html
@@ -131,15 +130,6 @@ def payload_column(request: HttpRequest, field: str = "payload") -> Callable[[An
         return pretty_payload
 
     return _per_request(request, ("payload", field), make)
-
-
-class MaskedRawIdWidget(ForeignKeyRawIdWidget):
-    """The raw-id input with the chosen object's label masked: for viewers
-    who may not see numbers, when the label may be one."""
-
-    def label_and_url_for_value(self, value: Any) -> tuple[str, str]:
-        label, url = super().label_and_url_for_value(value)
-        return mask_phones_in(label), url
 
 
 STATUS_COLOURS = {

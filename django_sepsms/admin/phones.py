@@ -1,32 +1,63 @@
-"""Users' verified phone numbers: the one model staff may add and change here,
-the number normalized as typed, shown (with the account it names) masked unless allowed."""
+"""Users' verified phone numbers: the one model staff may add and change here.
+
+A number typed by staff is normalized and validated, one account per number,
+and counts as verified when it is saved (added, or changed). Staff who may not
+see numbers in full see the number and its account masked, and may change only
+whether it is primary.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from django.contrib import admin
-from django.db.models import ForeignKey, QuerySet
-from django.forms import ModelChoiceField, ModelForm
+from django.db.models import QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from ..models import PhoneNumber
 from ..phone import normalize_phone
 from .changelists import CappedPaginator, search_term_kind
-from .columns import MaskedRawIdWidget, can_see_full_phone, phone_column, user_column
+from .columns import can_see_full_phone, phone_column, user_column
 
 
 class PhoneNumberForm(ModelForm):
-    """Numbers typed by staff are stored as every lookup expects them: ``66xxxxxxxxx``."""
+    """Numbers typed by staff are stored as every lookup expects them (``66xxxxxxxxx``),
+    and a number already recorded is a form error that says whose it is."""
 
     def clean_phone(self) -> str:
         return normalize_phone(self.cleaned_data["phone"])
 
+    def clean(self) -> dict[str, Any]:
+        cleaned: dict[str, Any] = super().clean() or {}
+        phone = cleaned.get("phone")
+        if phone:
+            others = PhoneNumber.objects.filter(phone=phone).exclude(pk=self.instance.pk)
+            owner_id = others.values_list("user_id", flat=True).first()
+            if owner_id is not None:
+                user = cleaned.get("user")
+                if user is not None and user.pk == owner_id:
+                    self.add_error("phone", _("This account already has this number."))
+                else:
+                    self.add_error("phone", _("This number belongs to another account."))
+        return cleaned
+
+    @property
+    def number_changed(self) -> bool:
+        """Whether the number saved differs from the one the row had (always, for a new row)."""
+        if self.instance._state.adding:
+            return True
+        return "phone" in self.cleaned_data and self.cleaned_data["phone"] != self.initial.get(
+            "phone"
+        )
+
 
 @admin.register(PhoneNumber)
 class PhoneNumberAdmin(admin.ModelAdmin):
-    """Users' numbers; only viewers who may see numbers add them."""
+    """Users' numbers; only viewers who may see numbers add them, change them or
+    move them to another account (which decides who signs in as whom)."""
 
     form = PhoneNumberForm
     list_display = ["user", "is_primary", "verified_at"]
@@ -47,18 +78,11 @@ class PhoneNumberAdmin(admin.ModelAdmin):
         fields: list[Any] = list(super().get_readonly_fields(request, obj))
         if can_see_full_phone(request):
             return fields
-        if obj is not None and not self.has_change_permission(request, obj):
-            fields.insert(0, user_column(request))
-        return [phone_column(request), *fields]
+        return [phone_column(request), user_column(request), *fields]
 
-    def formfield_for_foreignkey(
-        self, db_field: ForeignKey[Any, Any], request: HttpRequest, **kwargs: Any
-    ) -> ModelChoiceField | None:
-        if db_field.name == "user" and not can_see_full_phone(request):
-            kwargs["widget"] = MaskedRawIdWidget(
-                db_field.remote_field, self.admin_site, using=kwargs.get("using")
-            )
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+    def get_exclude(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        # Shown masked among the read-only fields instead.
+        return [] if can_see_full_phone(request) else ["phone", "user"]
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[PhoneNumber], search_term: str
@@ -68,17 +92,12 @@ class PhoneNumberAdmin(admin.ModelAdmin):
             return queryset.filter(phone=value), False
         return super().get_search_results(request, queryset, search_term)
 
-    def get_exclude(self, request: HttpRequest, obj: Any = None) -> list[str]:
-        if can_see_full_phone(request):
-            return []
-        # A change page the viewer may not save shows the account masked, not as a field.
-        view_only = obj is not None and not self.has_change_permission(request, obj)
-        return ["phone", "user"] if view_only else ["phone"]
-
     def has_add_permission(self, request: HttpRequest) -> bool:
         return super().has_add_permission(request) and can_see_full_phone(request)
 
-    def save_model(self, request: HttpRequest, obj: PhoneNumber, form: Any, change: bool) -> None:
-        if obj.verified_at is None:  # added by staff, who vouch for it
+    def save_model(
+        self, request: HttpRequest, obj: PhoneNumber, form: PhoneNumberForm, change: bool
+    ) -> None:
+        if form.number_changed or obj.verified_at is None:  # staff vouch for the number
             obj.verified_at = timezone.now()
         super().save_model(request, obj, form, change)

@@ -1,2 +1,2 @@
 """The tests of ``django_sepsms.admin``: the delivery log, its actions and dashboard, also in a
-real browser."""
+real browser, and the phone numbers."""
