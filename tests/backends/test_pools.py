@@ -39,7 +39,10 @@ def relay(sim: Simulator) -> Iterator[CountingRelay]:
     """The simulator behind a relay that counts the connections made to it."""
     sim.credits = 10**6
     counting = CountingRelay(sim.base_url)
-    with override_settings(SEPSMS=http_settings(sim, BASE_URL=counting.base_url, THROTTLE=False)):
+    # A loaded machine may keep the simulator, in this process, from answering
+    # within the suite's 2 s; a timed-out connection is not reused.
+    settings = http_settings(sim, BASE_URL=counting.base_url, THROTTLE=False, TIMEOUT=30)
+    with override_settings(SEPSMS=settings):
         yield counting
     counting.close()
 
