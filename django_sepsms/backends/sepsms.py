@@ -77,7 +77,8 @@ def _as_datetime(value: Any) -> datetime | None:
 
 
 class SepsmsBackend(HttpTransport, BaseBackend):
-    """Talks to SEPSMS API v2 with one pooled ``requests.Session``.
+    """Talks to SEPSMS API v2 through the connection pool its process shares
+    with every backend of the same configuration (``backends/pools.py``).
 
     Options default to the ``SEPSMS`` settings: ``api_key``, ``base_url``,
     ``timeout`` (read) and ``connect_timeout`` (seconds), ``max_retries``,

@@ -1,6 +1,7 @@
-"""The HTTP side of talking to the provider: one pooled ``requests`` session,
-retries with back-off (and the provider's ``Retry-After``), the throttle, and
-what a failed or odd answer means (sent, not sent, or perhaps acted on)."""
+"""The HTTP side of talking to the provider: the process's shared connection
+pool (``pools``), retries with back-off (and the provider's ``Retry-After``),
+the throttle, and what a failed or odd answer means (sent, not sent, or perhaps
+acted on)."""
 
 from __future__ import annotations
 
@@ -9,16 +10,15 @@ import random
 import ssl
 import threading
 import time
-import weakref
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import requests
 from django.views.decorators.debug import sensitive_variables
-from requests.adapters import HTTPAdapter
 from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
-from .. import __version__, contract
+from .. import contract
+from ..conf import sepsms_settings
 from ..exceptions import (
     AmbiguousRequestError,
     AmbiguousTimeoutError,
@@ -28,7 +28,7 @@ from ..exceptions import (
     ProviderUnavailableError,
     SepsmsError,
 )
-from . import throttle
+from . import pools, throttle
 from .errors import error_from_response
 
 logger = logging.getLogger("django_sepsms.http")
@@ -90,7 +90,7 @@ def _never_reached_server(exc: requests.RequestException) -> bool:
 
 
 class HttpTransport:
-    """Calls to the provider's REST API through one pooled ``requests.Session``.
+    """Calls to the provider's REST API through the process's shared connection pool.
 
     Mixed into a backend ahead of ``BaseBackend``: it supplies the backend's
     ``open()`` and ``close()``, and ``_request()``, which makes one call with
@@ -118,61 +118,55 @@ class HttpTransport:
         self.max_retries = max_retries
         self.max_retry_wait = max_retry_wait
         self._sleep = sleep
-        self._session: requests.Session | None = None
-        self._session_lock = threading.Lock()
+        self._pool: pools.Pool | None = None  # the shared pool, held until close()
+        self._pool_lock = threading.Lock()
         self._depth = 0
-        self._opened_session = False  # made by open(), so the matching close() ends it
-        # A backend dropped without close() still closes its connections.
-        self._close_on_collect: weakref.finalize[Any, Any] | None = None
+        self._opened_pool = False  # taken by open(), so the matching close() lets go
 
     # -- connection ---------------------------------------------------------
 
+    @property
+    def _session(self) -> requests.Session | None:
+        """The shared session this backend holds, if any."""
+        pool = self._pool
+        return None if pool is None else pool.session
+
     def open(self) -> None:
-        """Make the session now (checking the key); calls until the matching
-        :meth:`close` share it. Without ``open()``, the first call makes it."""
-        with self._session_lock:
+        """Take the shared pool now (checking the key); calls until the matching
+        :meth:`close` keep it. Without ``open()``, the first call takes it."""
+        with self._pool_lock:
             self._depth += 1
-            if self._session is None:
-                self._session = self._new_session()
-                self._opened_session = self._depth == 1
+            if self._pool is None:
+                self._pool = self._take_pool()
+                self._opened_pool = self._depth == 1
 
     def close(self) -> None:
-        """End the session made by the matching :meth:`open`; at the outermost
-        level, end whichever session this backend holds."""
-        with self._session_lock:
+        """Let go of the pool taken by the matching :meth:`open`; at the
+        outermost level, of whichever pool this backend holds.
+
+        The pool's connections stay open for the process's other backends and
+        later calls: ``django_sepsms.backends.pools.close_pools()`` closes them.
+        """
+        with self._pool_lock:
             if self._depth > 0:
                 self._depth -= 1
-                if self._depth or not self._opened_session:
+                if self._depth or not self._opened_pool:
                     return
-            finalizer, self._close_on_collect = self._close_on_collect, None
-            self._session, self._opened_session = None, False
-        if finalizer is not None:
-            finalizer()  # closes the session
+            self._pool, self._opened_pool = None, False
 
-    def _new_session(self) -> requests.Session:
+    def _take_pool(self) -> pools.Pool:
         if not self._api_key:
             raise ConfigurationError(
                 'SEPSMS["API_KEY"] is not set: the HTTP backend cannot authenticate.'
             )
-        session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=4, max_retries=0)
-        session.mount("https://", adapter)
-        session.mount("http://", adapter)
-        session.headers.update(
-            {
-                contract.API_KEY_HEADER: self._api_key,
-                "Accept": "application/json",
-                "User-Agent": f"django-sepsms/{__version__} {requests.utils.default_user_agent()}",
-            }
-        )
-        self._close_on_collect = weakref.finalize(self, session.close)
-        return session
+        size = max(sepsms_settings.SEND_CONCURRENCY, pools.MIN_POOL_SIZE)
+        return pools.pool_for(pools.key_for(self.base_url, size=size))
 
-    def _current_session(self) -> requests.Session:
-        with self._session_lock:
-            if self._session is None:
-                self._session = self._new_session()
-            return self._session
+    def _current_pool(self) -> pools.Pool:
+        pool = self._pool
+        if pool is None or not pool.usable():  # closed, or the parent's after a fork
+            pool = self._pool = self._take_pool()
+        return pool
 
     # -- HTTP ---------------------------------------------------------------
 
@@ -188,7 +182,8 @@ class HttpTransport:
         params: Mapping[str, Any] | None = None,
         throttle_as: str | None = None,
     ) -> Any:
-        session = self._current_session()
+        pool = self._current_pool()
+        headers = {contract.API_KEY_HEADER: self._api_key}  # per request: the pool is shared
         url = self.base_url + path
         retry_statuses = _GET_RETRY_STATUSES if method == "GET" else _POST_RETRY_STATUSES
         # An OTP send has one small budget for all its waits; others, a cap on each.
@@ -203,9 +198,10 @@ class HttpTransport:
             attempt += 1
             spent += self._throttle(throttle_as, may_wait())
             try:
-                response = session.request(
+                response = pool.request(
                     method,
                     url,
+                    headers=headers,
                     json=json,
                     params=params,
                     timeout=(self.connect_timeout, self.timeout),

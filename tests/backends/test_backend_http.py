@@ -17,6 +17,7 @@ from django.utils import timezone
 import django_sepsms
 from django_sepsms import contract, get_balance, send_otp, send_sms, verify_otp
 from django_sepsms.backends.base import OutgoingSms
+from django_sepsms.backends.pools import close_pools
 from django_sepsms.backends.sepsms import SepsmsBackend
 from django_sepsms.exceptions import (
     AmbiguousRequestError,
@@ -184,7 +185,9 @@ def test_1000_sends_through_one_backend_use_a_handful_of_connections(sim: Simula
     assert b._session is None
 
 
-def test_a_backend_dropped_without_close_closes_its_connections(sim: Simulator) -> None:
+def test_a_backend_dropped_without_close_leaves_its_connections_to_the_next(
+    sim: Simulator,
+) -> None:
     b = backend(sim)
     b.get_balance()
     session = b._session
@@ -193,6 +196,12 @@ def test_a_backend_dropped_without_close_closes_its_connections(sim: Simulator) 
     assert adapter.poolmanager.pools  # type: ignore[attr-defined]
     del b
     gc.collect()
+    assert adapter.poolmanager.pools  # type: ignore[attr-defined]  # the process's, shared
+    following = backend(sim)
+    following.get_balance()
+    assert following._session is session
+    assert sim.requests[-1].client_port == sim.requests[-2].client_port  # kept alive
+    close_pools()
     assert not adapter.poolmanager.pools  # type: ignore[attr-defined]
 
 
