@@ -7,7 +7,7 @@ the form the provider's examples use.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 
 import phonenumbers
@@ -32,7 +32,15 @@ def normalize_phone(value: object) -> str:
     Only mobile numbers of the allowed regions and prefixes pass
     (``SEPSMS["PHONE_REGION"]`` and ``SEPSMS["PHONE_ALLOWED_PREFIXES"]``).
     """
-    return _normalize(value, sepsms_settings.PHONE_REGION, sepsms_settings.PHONE_ALLOWED_PREFIXES)
+    return phone_normalizer()(value)
+
+
+def phone_normalizer() -> Callable[[object], str]:
+    """:func:`normalize_phone` under the settings as they are now, read once.
+
+    For reading many numbers: the settings are not looked up again for each.
+    """
+    return _rules(sepsms_settings.PHONE_REGION, sepsms_settings.PHONE_ALLOWED_PREFIXES).normalize
 
 
 def normalize_reported(raw: str) -> str:
@@ -47,23 +55,6 @@ def normalize_reported(raw: str) -> str:
         return raw
 
 
-def _normalize(value: object, region: str, prefixes: tuple[str, ...]) -> str:
-    raw = str(value if value is not None else "").strip()
-    compact = _SEPARATORS.sub("", raw)
-    if not compact or len(compact) > _MAX_INPUT_LENGTH:
-        raise _invalid(raw)
-    if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    elif compact.isdigit() and compact.startswith(contract.COUNTRY_CODE) and len(compact) > 10:
-        compact = "+" + compact
-    if not (compact.lstrip("+").isdigit() and compact.count("+") <= 1):
-        raise _invalid(raw)
-    normalised = _fast_mobile(compact, region) or _parse_mobile(compact, region)
-    if not normalised or (prefixes and not normalised.startswith(prefixes)):
-        raise _invalid(raw)
-    return normalised
-
-
 def _invalid(raw: str) -> ValidationError:
     return ValidationError(
         _("“%(value)s” is not a valid mobile phone number."),
@@ -73,44 +64,105 @@ def _invalid(raw: str) -> ValidationError:
 
 
 @lru_cache(maxsize=16)
-def _region_mobile(region: str) -> tuple[str, str, re.Pattern[str], frozenset[int]] | None:
-    """Country code, national prefix, mobile pattern and lengths, from phonenumbers' metadata."""
-    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
-    if metadata is None or metadata.mobile is None or not metadata.mobile.national_number_pattern:
-        return None
-    return (
-        str(metadata.country_code),
-        metadata.national_prefix or "",
-        re.compile(metadata.mobile.national_number_pattern),
-        frozenset(metadata.mobile.possible_length or ()),
-    )
+def _rules(region: str, prefixes: tuple[str, ...]) -> _Rules:
+    return _Rules(region, prefixes)
 
 
-def _fast_mobile(compact: str, region: str) -> str | None:
-    """The normalised number when ``compact`` is plainly a mobile number of ``region``.
+class _Rules:
+    """How numbers are read for one region and set of allowed prefixes.
 
     Sends of many numbers spend most of their validation here, so the common
-    forms are matched against phonenumbers' own mobile pattern without a full
-    parse; anything else returns ``None`` and takes the full path.
+    forms of a mobile number (``0…``, ``66…``, ``+66…``, ``0066…``, with or
+    without separators) are matched in one go against phonenumbers' own mobile
+    pattern; anything else takes the general path, where the full parse alone
+    ever refuses a number.
     """
-    info = _region_mobile(region)
-    if info is None:
-        return None
-    country_code, national_prefix, pattern, lengths = info
-    digits = compact.lstrip("+")
-    if not digits.isascii():
-        return None
-    if compact.startswith("+") or (digits.startswith(country_code) and len(digits) > 10):
-        if not digits.startswith(country_code):
+
+    __slots__ = ("_common", "_country_code", "_mobile", "_national_prefix", "prefixes", "region")
+
+    def __init__(self, region: str, prefixes: tuple[str, ...]) -> None:
+        self.region = region
+        self.prefixes = prefixes
+        self._country_code = ""
+        self._national_prefix = ""
+        self._mobile: re.Pattern[str] | None = None
+        self._common: re.Pattern[str] | None = None
+        metadata = phonenumbers.PhoneMetadata.metadata_for_region(region)
+        if metadata is None or metadata.mobile is None:
+            return
+        pattern = metadata.mobile.national_number_pattern
+        lengths = sorted(metadata.mobile.possible_length or ())
+        if not pattern or not lengths:
+            return
+        country_code = self._country_code = str(metadata.country_code)
+        national_prefix = self._national_prefix = metadata.national_prefix or ""
+        length = "|".join(rf"\d{{{n}}}" for n in lengths)
+        # ASCII digits only, the length and the pattern checked in one match.
+        mobile = rf"(?=(?:{length})\Z)(?:{pattern})"
+        self._mobile = re.compile(rf"{mobile}\Z", re.ASCII)
+        # Only the leads the general path strips the same way (see fast_mobile):
+        # "+" or "00" and the country code; the country code of a number longer
+        # than 10 digits; a national prefix "0" not followed by another 0.
+        ways_in = [rf"\+{country_code}", f"00{country_code}"]
+        ways_in.append(rf"{country_code}(?=\d{{{max(0, 11 - len(country_code))}}})")
+        if national_prefix == "0":
+            ways_in.append("0(?!0)")
+        if 2 + len(country_code) + lengths[-1] <= _MAX_INPUT_LENGTH:
+            common = rf"(?:{'|'.join(ways_in)})(?P<national>{mobile})\Z"
+            self._common = re.compile(common, re.ASCII)
+
+    def normalize(self, value: object) -> str:
+        """:func:`normalize_phone` under these rules."""
+        raw = str(value if value is not None else "").strip()
+        common = self._common
+        found = common.match(raw) if common is not None else None
+        if found is None:
+            compact = _SEPARATORS.sub("", raw)
+            found = common.match(compact) if common is not None else None
+            if found is None:
+                return self._general(raw, compact)
+        normalised = self._country_code + found["national"]
+        if self.prefixes and not normalised.startswith(self.prefixes):
+            raise _invalid(raw)
+        return normalised
+
+    def _general(self, raw: str, compact: str) -> str:
+        if not compact or len(compact) > _MAX_INPUT_LENGTH:
+            raise _invalid(raw)
+        if compact.startswith("00"):
+            compact = "+" + compact[2:]
+        elif compact.isdigit() and compact.startswith(contract.COUNTRY_CODE) and len(compact) > 10:
+            compact = "+" + compact
+        if not (compact.lstrip("+").isdigit() and compact.count("+") <= 1):
+            raise _invalid(raw)
+        normalised = self.fast_mobile(compact) or _parse_mobile(compact, self.region)
+        if not normalised or (self.prefixes and not normalised.startswith(self.prefixes)):
+            raise _invalid(raw)
+        return normalised
+
+    def fast_mobile(self, compact: str) -> str | None:
+        """The normalised number when ``compact`` is plainly a mobile number, else ``None``.
+
+        ``compact`` is digits, perhaps after one ``+``. ``None`` says only
+        "not decided here": the full parse then decides.
+        """
+        mobile = self._mobile
+        if mobile is None or not compact.isascii():
             return None
-        national = digits[len(country_code) :]
-    elif national_prefix and digits.startswith(national_prefix):
-        national = digits[len(national_prefix) :]
-    else:
+        country_code = self._country_code
+        if compact[:1] == "+":
+            if not compact.startswith(country_code, 1):
+                return None
+            national = compact[1 + len(country_code) :]
+        elif len(compact) > 10 and compact.startswith(country_code):
+            national = compact[len(country_code) :]
+        elif self._national_prefix and compact.startswith(self._national_prefix):
+            national = compact[len(self._national_prefix) :]
+        else:
+            return None
+        if mobile.match(national):
+            return country_code + national
         return None
-    if len(national) in lengths and pattern.fullmatch(national):
-        return country_code + national
-    return None
 
 
 def _parse_mobile(compact: str, region: str) -> str:
@@ -131,12 +183,12 @@ def normalize_many(values: Iterable[object]) -> list[str]:
 
     Raises one :class:`ValidationError` listing every bad input.
     """
+    normalize = phone_normalizer()
     seen: dict[str, None] = {}
     errors: list[ValidationError] = []
-    region, prefixes = sepsms_settings.PHONE_REGION, sepsms_settings.PHONE_ALLOWED_PREFIXES
     for value in values:
         try:
-            seen.setdefault(_normalize(value, region, prefixes), None)
+            seen[normalize(value)] = None
         except ValidationError as exc:
             errors.append(exc)
     if errors:

@@ -8,7 +8,14 @@ from django.core.management import call_command
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from django_sepsms.models import Message, OtpChallenge, PhoneNumber, WebhookEvent
+from django_sepsms.models import (
+    COMMON_RECIPIENT_STATUSES,
+    Message,
+    OtpChallenge,
+    PhoneNumber,
+    Recipient,
+    WebhookEvent,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -44,3 +51,33 @@ def test_str_never_shows_secrets() -> None:
     assert str(msg) == f"#{msg.pk} Queued (2)"
     assert msg.provider_uuid is None
     assert not msg.is_final
+
+
+def _indexes_written(status: str) -> list[str]:
+    """The indexes of ``sepsms_recipient`` a row of ``status`` has an entry in."""
+    row = {"status": status, "tx_id": "", "phone": "66812345678", "id": 1}
+    names = ["pk", *(c.name for c in Recipient._meta.constraints)]
+    for index in Recipient._meta.indexes:
+        if index.condition is None or index.condition.check(row):
+            names.append(index.name)
+    return names
+
+
+@pytest.mark.parametrize("status", COMMON_RECIPIENT_STATUSES)
+def test_a_recipient_in_a_common_status_writes_four_indexes(status: str) -> None:
+    # Recorded, accepted, delivered: each step writes a row version into these only.
+    assert status in Recipient.Status.values
+    assert _indexes_written(status) == [
+        "pk",
+        "sepsms_rcpt_unique_phone",
+        "sepsms_rcpt_batch_phone",
+        "sepsms_rcpt_phone",
+    ]
+
+
+@pytest.mark.parametrize(
+    "status",
+    sorted(set(Recipient.Status.values) - set(COMMON_RECIPIENT_STATUSES)),
+)
+def test_a_recipient_in_a_rare_status_is_in_the_statuses_index(status: str) -> None:
+    assert "sepsms_rcpt_rare_status_id" in _indexes_written(status)

@@ -1,10 +1,21 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import override_settings
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from django_sepsms.phone import mask_phone, national_format, normalize_many, normalize_phone
+from django_sepsms.phone import (
+    _parse_mobile,
+    _Rules,
+    mask_phone,
+    national_format,
+    normalize_many,
+    normalize_phone,
+)
 
 
 @pytest.mark.parametrize(
@@ -79,3 +90,75 @@ def test_mask_and_national_format() -> None:
     assert mask_phone("123") == "***"
     assert national_format("66812345678") == "081-234-5678"
     assert national_format("16502530000") == "16502530000"
+
+
+# The shortcuts for common forms must decide exactly as phonenumbers' full parse.
+_DIGITS = st.text("0123456789", max_size=15)
+#: Digits that are often a Thai mobile number, or nearly one.
+_NATIONAL = st.builds(
+    str.__add__,
+    st.sampled_from(["8", "9", "6", "61", "66", "67", "671", "674", "68", "14", "2", "0", "1"]),
+    st.text("0123456789", min_size=6, max_size=9),
+)
+_LEADS = st.sampled_from(
+    ["", "0", "00", "66", "+66", "0066", "+", "660", "+660", "1", "+1", "001", "0660"]
+)
+_SEPARATOR = st.sampled_from(["", " ", "-", ".", "(", ")", "  ", "\t"])
+
+
+@st.composite
+def _typed_numbers(draw: st.DrawFn) -> str:
+    """A number as people might type it: a leading part, digits, separators here and there."""
+    text = draw(_LEADS) + draw(st.one_of(_DIGITS, _NATIONAL))
+    cuts = sorted(draw(st.lists(st.integers(0, len(text)), max_size=3)))
+    pieces, last = [], 0
+    for cut in cuts:
+        pieces += [text[last:cut], draw(_SEPARATOR)]
+        last = cut
+    return "".join([*pieces, text[last:]])
+
+
+def _decision(rules: _Rules, value: str) -> str | None:
+    try:
+        return rules.normalize(value)
+    except ValidationError:
+        return None
+
+
+def _full_parse_only(region: str, prefixes: tuple[str, ...]) -> _Rules:
+    rules = _Rules(region, prefixes)
+    rules._common = rules._mobile = None  # every number takes the full parse
+    return rules
+
+
+_CONFIGURATIONS = [("TH", ("666", "668", "669")), ("TH", ()), ("US", ())]
+
+
+@pytest.mark.parametrize(("region", "prefixes"), _CONFIGURATIONS)
+@given(value=_typed_numbers())
+@settings(max_examples=int(os.environ.get("SEPSMS_FUZZ_EXAMPLES", "1500")), deadline=None)
+def test_shortcuts_decide_as_the_full_parse(
+    region: str, prefixes: tuple[str, ...], value: str
+) -> None:
+    fast, full = _Rules(region, prefixes), _full_parse_only(region, prefixes)
+    assert _decision(fast, value) == _decision(full, value)
+
+
+@pytest.mark.parametrize("region", ["TH", "US"])
+@given(digits=st.text("0123456789", min_size=1, max_size=16), plus=st.booleans())
+@settings(max_examples=int(os.environ.get("SEPSMS_FUZZ_EXAMPLES", "1500")), deadline=None)
+def test_fast_mobile_only_accepts_what_the_full_parse_accepts(
+    region: str, digits: str, plus: bool
+) -> None:
+    compact = "+" + digits if plus else digits
+    fast = _Rules(region, ()).fast_mobile(compact)
+    assert fast is None or fast == _parse_mobile(compact, region)
+
+
+def test_the_common_forms_take_the_shortcut() -> None:
+    rules = _Rules("TH", ())
+    assert rules._common is not None
+    for raw in ["0812345678", "66812345678", "+66812345678", "0066812345678", "+66 81-234-5678"]:
+        compact = raw.replace(" ", "").replace("-", "")
+        assert rules._common.match(compact), raw
+    assert not rules._common.match("๐๘๑๒๓๔๕๖๗๘")

@@ -25,7 +25,7 @@ from django.utils.translation import gettext as _
 from ..conf import sepsms_settings
 from ..contract import render_variables
 from ..models import Message, MessageBatch, Recipient
-from ..phone import normalize_phone
+from ..phone import phone_normalizer
 from ..segments import count_segments
 from .deliver import deliver_message
 from .prepare import resolve_origin
@@ -93,25 +93,26 @@ def send_bulk(
     msg = _campaign_message(text, origin, scheduled_at, key)
     report = BulkReport(message=msg)
     size = max(1, sepsms_settings.BATCH_SIZE)
+    normalize = phone_normalizer()
     items = iter(recipients)
     while chunk := list(itertools.islice(items, size)):
-        phones: list[str] = []
+        phones: dict[str, None] = {}  # in order, each once
         variables: dict[str, dict[str, Any]] = {}
         for item in chunk:
             raw, values = _split(item)
             try:
-                phone = normalize_phone(raw)
+                phone = normalize(raw)
             except ValidationError as exc:
                 report.refused_count += 1
                 if len(report.refused) < BulkReport.MAX_KEPT:
                     report.refused.append((raw[:32], " ".join(exc.messages)))
                 continue
-            if phone in variables or phone in phones:
+            if phone in phones:
                 continue
-            phones.append(phone)
+            phones[phone] = None
             if values:
                 variables[phone] = values
-        report.recorded += _record_chunk(msg, phones, variables)
+        report.recorded += _record_chunk(msg, list(phones), variables)
     msg.refresh_from_db()
     if deliver:
         if sepsms_settings.USE_TASKS:
