@@ -75,7 +75,9 @@ class _Delivery:
     """One run of :func:`deliver_message`: the batches in flight and what stopped them.
 
     Requests go out from a small pool while the calling thread, which owns the
-    database connection and its transaction, claims and records batches.
+    database connection and its transaction, claims and records batches. The
+    batches this process has just recorded are not looked up again, and the
+    only batch of such a message is sent from the calling thread, with no pool.
     """
 
     def __init__(
@@ -94,20 +96,31 @@ class _Delivery:
         self.postpone_passing_errors = postpone_passing_errors
         self.recorded = recorded
         self.in_flight: deque[tuple[MessageBatch, Future[SendResult]]] = deque()
-        self.concurrency = (
-            max(1, sepsms_settings.SEND_CONCURRENCY) if backend.thread_safe_sends else 1
-        )
         #: The first error of any batch: raised at the end unless ``fail_silently``.
         self.first_error: SepsmsError | None = None
         #: The first refusal: no further batch is started.
         self.stop: SepsmsError | None = None
-        self.pool = ThreadPoolExecutor(
-            max_workers=self.concurrency, thread_name_prefix="sepsms-send"
+        batches = recorded.batches if recorded is not None else None
+        #: The message has one batch, just recorded here: it is sent from this thread.
+        self.inline = batches is not None and len(batches) == 1
+        self.concurrency = (
+            max(1, sepsms_settings.SEND_CONCURRENCY)
+            if backend.thread_safe_sends and not self.inline
+            else 1
         )
-        self.pending = cast(  # a generator, closed by close()
-            Generator[MessageBatch, None, None],
-            msg.batches.filter(status=Message.Status.QUEUED).order_by("position").iterator(),
+        self.pool = (
+            None
+            if self.inline
+            else ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sepsms-send")
         )
+        self.pending: Generator[MessageBatch, None, None]  # closed by close()
+        if batches is not None:  # all queued: claiming them checks that they still are
+            self.pending = (batch for batch in batches)
+        else:
+            self.pending = cast(
+                Generator[MessageBatch, None, None],
+                msg.batches.filter(status=Message.Status.QUEUED).order_by("position").iterator(),
+            )
 
     def send_all(self) -> None:
         try:
@@ -135,9 +148,14 @@ class _Delivery:
         for batch in self.pending:
             if _claim(batch):
                 sms = _outgoing(self.msg, batch, self.wire_text, self.recorded)
-                self.in_flight.append((batch, self.pool.submit(self.backend.send_message, sms)))
+                self.in_flight.append((batch, self.submit(sms)))
                 return True
         return False
+
+    def submit(self, sms: OutgoingSms) -> Future[SendResult]:
+        if self.pool is not None:
+            return self.pool.submit(self.backend.send_message, sms)
+        return _answered_here(self.backend.send_message, sms)
 
     def collect(self, item: tuple[MessageBatch, Future[SendResult]]) -> None:
         if self.postpone_passing_errors:
@@ -167,7 +185,20 @@ class _Delivery:
 
     def close(self) -> None:
         self.pending.close()  # its cursor, now: a traceback may keep a frame alive
-        self.pool.shutdown(wait=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+
+def _answered_here(
+    send: Callable[[OutgoingSms], SendResult], sms: OutgoingSms
+) -> Future[SendResult]:
+    """The answer to a request made from this thread, handed over as the pool hands them."""
+    answer: Future[SendResult] = Future()
+    try:
+        answer.set_result(send(sms))
+    except Exception as exc:  # recorded like a pool's: see collect_answer
+        answer.set_exception(exc)
+    return answer
 
 
 def _stops_the_send(error: BaseException | None) -> bool:

@@ -42,6 +42,7 @@ def record_message(prepared: PreparedMessage, **fields: Any) -> Message:
         )
         if any(b.pk is None for b in batches):  # backends without RETURNING (MySQL)
             batches = list(msg.batches.order_by("position"))
+        prepared.batches = batches
         for batch in batches:
             start = batch.position * size
             prepared.batch_phones[batch.pk] = phones[start : start + size]
