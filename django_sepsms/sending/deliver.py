@@ -20,7 +20,8 @@ from ..exceptions import (
 )
 from ..models import Message, MessageBatch, Recipient
 from ..signals import message_sent, send_after_commit
-from ..tracking.totals import refresh_message_totals
+from ..tracking.events import apply_waiting_events
+from ..tracking.totals import refresh_message_totals, settle_sole_batch
 from .outcomes import collect_answer, collect_or_requeue, fail_remaining
 from .prepare import PreparedMessage
 
@@ -63,12 +64,22 @@ def deliver_message(
     finally:
         run.close()
         backend.close()
-    refresh_message_totals(msg)
+    _sum_up(msg, run.answered)
     send_after_commit(message_sent, Message, message=msg, error=run.first_error)
     error = run.first_error
     if error is not None and (error.configuration_problem or not fail_silently):
         raise error
     return msg
+
+
+def _sum_up(msg: Message, answered: tuple[MessageBatch, int] | None) -> None:
+    """The message's totals: from the answer of its only batch, or from its rows."""
+    if answered is not None:
+        if settle_sole_batch(msg, *answered):
+            return
+        # Reports came before the answer and wait for its uuid.
+        apply_waiting_events(answered[0].provider_uuid or "")
+    refresh_message_totals(msg)
 
 
 class _Delivery:
@@ -100,6 +111,8 @@ class _Delivery:
         self.first_error: SepsmsError | None = None
         #: The first refusal: no further batch is started.
         self.stop: SepsmsError | None = None
+        #: The only batch, accepted, and how many of its recipients that delivered.
+        self.answered: tuple[MessageBatch, int] | None = None
         batches = recorded.batches if recorded is not None else None
         #: The message has one batch, just recorded here: it is sent from this thread.
         self.inline = batches is not None and len(batches) == 1
@@ -164,7 +177,10 @@ class _Delivery:
                 self.stop = self.stop or error
                 return
         else:
-            error = collect_answer(item, self.progress)
+            error = collect_answer(item, self.progress, apply_waiting=not self.inline)
+            if error is None and self.inline:
+                batch, answer = item
+                self.answered = (batch, batch.recipient_count if answer.result().delivered else 0)
         if error is not None:
             self.first_error = self.first_error or error
             if self.stop is None and _stops_the_send(error):
