@@ -122,20 +122,15 @@ def attempt_otp(
         raise ValidationError('OTP_TEMPLATE must contain "{code}".', code="invalid_template")
     origin = resolve_origin(None)
     provider = uses_provider_otp(backend)
-    now = timezone.now()
-    with transaction.atomic():
-        OtpChallenge.objects.filter(phone=phone, purpose=purpose, status__in=_REPLACEABLE).update(
-            status=OtpChallenge.Status.CANCELLED
-        )
-        challenge = OtpChallenge.objects.create(
-            reference="" if provider else make_reference(),
-            phone=phone,
-            purpose=purpose,
-            mode=OtpChallenge.Mode.PROVIDER if provider else OtpChallenge.Mode.LOCAL,
-            max_attempts=sepsms_settings.OTP_MAX_ATTEMPTS,
-            user=user if getattr(user, "pk", None) else None,
-            expires_at=now + timedelta(seconds=ttl),
-        )
+    challenge = OtpChallenge(  # saved with the earlier codes' replacement, before any send
+        reference="" if provider else make_reference(),
+        phone=phone,
+        purpose=purpose,
+        mode=OtpChallenge.Mode.PROVIDER if provider else OtpChallenge.Mode.LOCAL,
+        max_attempts=sepsms_settings.OTP_MAX_ATTEMPTS,
+        user=user if getattr(user, "pk", None) else None,
+        expires_at=timezone.now() + timedelta(seconds=ttl),
+    )
     try:
         if provider:
             _send_provider_code(challenge, backend, origin, template, ttl)
@@ -159,9 +154,19 @@ def attempt_otp(
     return challenge, None
 
 
+def _save_replacing_earlier(challenge: OtpChallenge) -> None:
+    """Insert ``challenge``; the earlier codes of its number and purpose are cancelled."""
+    OtpChallenge.objects.filter(
+        phone=challenge.phone, purpose=challenge.purpose, status__in=_REPLACEABLE
+    ).update(status=OtpChallenge.Status.CANCELLED)
+    challenge.save(force_insert=True)
+
+
 def _send_provider_code(
     challenge: OtpChallenge, backend: BaseBackend, origin: str, template: str, ttl: int
 ) -> None:
+    with transaction.atomic():
+        _save_replacing_earlier(challenge)
     result = backend.send_otp(
         challenge.phone,
         origin=origin,
@@ -185,13 +190,18 @@ def _send_local_code(
     code = make_code(sepsms_settings.otp_code_length)
     challenge.code_hash = hash_code(challenge.reference, challenge.phone, code)
     redacted = render_otp_text(template, "*" * len(code), challenge.reference)
-    msg = record_message(
-        PreparedMessage(redacted, [challenge.phone], origin, None, None, Message.Kind.OTP)
-    )
-    challenge.message = msg
-    challenge.save(update_fields=["code_hash", "message"])
+    prepared = PreparedMessage(redacted, [challenge.phone], origin, None, None, Message.Kind.OTP)
+    with transaction.atomic():
+        # Claimed as it is recorded: a code goes out now or never, not resumed later
+        # (the message records the redacted text only).
+        msg = record_message(prepared, claimed=True)
+        challenge.message = msg
+        _save_replacing_earlier(challenge)
     deliver_message(
-        msg, backend=backend, text=render_otp_text(template, code, challenge.reference)
+        msg,
+        backend=backend,
+        text=render_otp_text(template, code, challenge.reference),
+        recorded=prepared,
     )
 
 

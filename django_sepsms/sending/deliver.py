@@ -22,7 +22,7 @@ from ..models import Message, MessageBatch, Recipient
 from ..signals import message_sent, send_after_commit
 from ..tracking.events import apply_waiting_events
 from ..tracking.totals import refresh_message_totals, settle_sole_batch
-from .outcomes import collect_answer, collect_or_requeue, fail_remaining
+from .outcomes import collect_answer, collect_or_requeue, fail_remaining, record_batch_error
 from .prepare import PreparedMessage
 
 logger = logging.getLogger("django_sepsms")
@@ -55,6 +55,9 @@ def deliver_message(
     try:
         backend.open()
     except ConfigurationError as exc:
+        for batch in recorded.batches if recorded is not None else ():
+            if batch.status == Message.Status.SENDING:  # claimed when recorded, never sent
+                record_batch_error(batch, exc)
         fail_remaining(msg, exc)
         refresh_message_totals(msg)
         raise
@@ -127,7 +130,7 @@ class _Delivery:
             else ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sepsms-send")
         )
         self.pending: Generator[MessageBatch, None, None]  # closed by close()
-        if batches is not None:  # all queued: claiming them checks that they still are
+        if batches is not None:  # queued or claimed: claiming them checks that they still are
             self.pending = (batch for batch in batches)
         else:
             self.pending = cast(
@@ -159,7 +162,8 @@ class _Delivery:
 
     def start_next(self) -> bool:
         for batch in self.pending:
-            if _claim(batch):
+            # A batch recorded as claimed (record_message(claimed=True)) is this run's.
+            if batch.status == Message.Status.SENDING or _claim(batch):
                 sms = _outgoing(self.msg, batch, self.wire_text, self.recorded)
                 self.in_flight.append((batch, self.submit(sms)))
                 return True
