@@ -51,7 +51,7 @@ from . import limits
 from .challenges import VerificationResult, attempt_otp, replaceable, verify_otp
 from .codes import code_ttl, make_decoy_reference
 from .purposes import Purpose
-from .timing import answer_decoy, answer_real
+from .timing import answer_decoy, answer_real, samples_source
 
 logger = logging.getLogger("django_sepsms")
 
@@ -122,7 +122,8 @@ def request_code(
     """
     started = time.monotonic()
     phone = normalize_phone(raw_phone)
-    limits.check_send(phone, limits.client_ip(request))
+    # The recent answer times are read in the limits' round trip, for decoys alike.
+    recent = limits.check_send(phone, limits.client_ip(request), read=samples_source("send"))
     now = timezone.now()
     backend = get_backend()
     expires_at = _whole_second(now + timedelta(seconds=code_ttl(backend)))
@@ -130,11 +131,11 @@ def request_code(
     eligibility = may_receive(phone, purpose, user)
     if eligibility:
         reference = _send(request, phone, purpose, user, backend, eligibility.earlier_pending)
-        answer_real("send", started)
+        answer_real("send", started, recent)
     else:
         reference = make_decoy_reference(backend)
         logger.info("Code request for %s (%s) answered without an SMS", mask_phone(phone), purpose)
-        answer_decoy("send", started)
+        answer_decoy("send", started, recent)
     return CodeRequest(phone, purpose, reference, expires_at, resend_at)
 
 

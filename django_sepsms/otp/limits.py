@@ -21,10 +21,18 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest
-from django_ratelimit.core import get_usage
+from django_ratelimit import ALL
+from django_ratelimit.core import (
+    EXPIRATION_FUDGE,
+    _get_window,
+    _make_cache_key,
+    get_usage,
+)
+from django_ratelimit.core import _split_rate as _ratelimit_split_rate
 
 from ..conf import sepsms_settings
 from ..exceptions import OtpRateLimited
+from .counters import Count, Hold, Refusal, take_in_one_trip
 
 _UNKNOWN_IP = "unknown"
 
@@ -99,20 +107,74 @@ def _hit(name: str, value: str) -> None:
         raise OtpRateLimited(name, usage["time_left"])
 
 
+def _cache_alias() -> str:
+    return str(getattr(settings, "RATELIMIT_USE_CACHE", "default"))
+
+
 def _cache() -> Any:
-    return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    return caches[_cache_alias()]
 
 
-def check_send(phone: str, ip: str) -> None:
+def check_send(phone: str, ip: str, *, read: tuple[str, str] | None = None) -> Any:
     """Count one code request; raise :class:`OtpRateLimited` if any limit is passed.
 
     Unknown numbers are counted exactly like known ones, so the answers never
-    tell them apart.
+    tell them apart. On Redis every limit is taken in one round trip
+    (:mod:`.counters`); ``read``, a cache alias and a key, is read in that same
+    trip when it is the limits' cache (else after them), and its value returned.
     """
+    alias, key = read if read is not None else (None, None)
+    same_cache = alias == _cache_alias()
+    taken = take_in_one_trip(_cache(), _send_steps(phone, ip), key if same_cache else None)
+    if taken is None:
+        _check_send_one_by_one(phone, ip)
+    elif taken[0] is not None:
+        raise _refused(taken[0])
+    elif same_cache:
+        return taken[1]
+    return caches[alias].get(key) if alias is not None and key is not None else None
+
+
+def _send_steps(phone: str, ip: str) -> list[Count | Hold]:
+    """What :func:`check_send` takes, in order: the client's network, the number's
+    cooldown, the number's two limits and the site's."""
+    cooldown = sepsms_settings.OTP_RESEND_COOLDOWN
+    hold = Hold("otp_resend_cooldown", _cooldown_key(phone), time.time() + cooldown, cooldown)
+    steps = [
+        _count("otp_send_ip", _network(ip)),
+        hold if cooldown > 0 else None,
+        _count("otp_send_phone", phone),
+        _count("otp_send_phone_daily", phone),
+        _count("otp_send_global", "all"),
+    ]
+    return [step for step in steps if step is not None]
+
+
+def _count(name: str, value: str) -> Count | None:
+    """The counter django-ratelimit's ``get_usage`` would count for ``name`` and ``value``."""
+    rate = sepsms_settings.RATELIMITS.get(name)
+    if not rate or not getattr(settings, "RATELIMIT_ENABLE", True):
+        return None
+    limit, period = _ratelimit_split_rate(rate)
+    window = _get_window(value, period)
+    key = _make_cache_key(f"sepsms.{name}", window, rate, value, ALL)
+    return Count(name, key, limit, period + EXPIRATION_FUDGE, window - int(time.time()))
+
+
+def _refused(refusal: Refusal) -> OtpRateLimited:
+    step = refusal.step
+    if isinstance(step, Hold):
+        remaining = float(refusal.found or step.value) - time.time()
+        return OtpRateLimited(step.name, int(remaining) + 1)
+    return OtpRateLimited(step.name, step.time_left)
+
+
+def _check_send_one_by_one(phone: str, ip: str) -> None:
+    """:func:`check_send` on a cache without scripts: one call per limit."""
     _hit("otp_send_ip", _network(ip))
     cooldown = sepsms_settings.OTP_RESEND_COOLDOWN
     if cooldown > 0:
-        key = f"sepsms:cooldown:{phone}"
+        key = _cooldown_key(phone)
         until = time.time() + cooldown
         if not _cache().add(key, until, timeout=cooldown):
             remaining = float(_cache().get(key) or until) - time.time()
@@ -122,14 +184,18 @@ def check_send(phone: str, ip: str) -> None:
     _hit("otp_send_global", "all")
 
 
+def _cooldown_key(phone: str) -> str:
+    return f"sepsms:cooldown:{phone}"
+
+
 def release_cooldown(phone: str) -> None:
     """Let the number ask again at once (its code could not be sent)."""
-    _cache().delete(f"sepsms:cooldown:{phone}")
+    _cache().delete(_cooldown_key(phone))
 
 
 def cooldown_remaining(phone: str) -> int:
     """Seconds until the next code may be sent to ``phone`` (0 when it may now)."""
-    until = _cache().get(f"sepsms:cooldown:{phone}")
+    until = _cache().get(_cooldown_key(phone))
     return max(0, int(float(until) - time.time()) + 1) if until else 0
 
 
