@@ -5,10 +5,11 @@ Django's Redis cache they are taken by one Lua script, run atomically by
 Redis in the order given, stopping at the first refusal exactly as the calls
 one by one would: a counter passed its limit stays counted, the ones after it
 are not touched. The same round trip may read one more key (the recent answer
-times, :mod:`.timing`). Keys and values are the ones the plain calls use
-(django-ratelimit's counter keys, the cache's own serializer), so both ways
-count in the same buckets. Other caches have no such script:
-:func:`take_in_one_trip` then returns ``None`` and the caller makes the calls.
+times, :mod:`.timing`), and a count given back takes one trip too. Keys and
+values are the ones the plain calls use (django-ratelimit's counter keys, the
+cache's own serializer), so both ways count in the same buckets. Other caches
+have no such script: :func:`take_in_one_trip` then returns ``None`` and the
+caller makes the calls.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class Count:
     timeout: int
     #: Seconds until its window ends (what a refusal says).
     time_left: int
+    #: A refused request is not counted (given back at once).
+    refused_uncounted: bool = False
 
 
 @dataclass(frozen=True)
@@ -54,17 +57,21 @@ class Refusal:
 
 
 #: KEYS: each step's key, then the key to read, if any. ARGV: the number of
-#: steps, then for each a kind, a timeout and a limit (count) or value (hold).
-#: Returns the refusing step's place (0: none), what it found, and the value read.
+#: steps, then for each a kind ("count", "count-uncounted", "hold"), a timeout
+#: and a limit (counts) or value (hold). Returns the refusing step's place
+#: (0: none), what it found, and the value read.
 _SCRIPT = """
 local steps = tonumber(ARGV[1])
 local refused, found = 0, false
 for i = 1, steps do
   local kind, timeout, arg = ARGV[3 * i - 1], ARGV[3 * i], ARGV[3 * i + 1]
-  if kind == "count" then
+  if kind ~= "hold" then
     redis.call("SET", KEYS[i], 0, "NX", "EX", timeout)
     local count = redis.call("INCR", KEYS[i])
     if count > tonumber(arg) then
+      if kind == "count-uncounted" then
+        redis.call("DECR", KEYS[i])
+      end
       refused, found = i, count
       break
     end
@@ -97,7 +104,8 @@ def take_in_one_trip(
     args: list[Any] = [len(steps)]
     for step in steps:
         if isinstance(step, Count):
-            args += ["count", step.timeout, step.limit]
+            kind = "count-uncounted" if step.refused_uncounted else "count"
+            args += [kind, step.timeout, step.limit]
         else:
             args += ["hold", step.timeout, serializer.dumps(step.value)]
     if read is not None:
@@ -110,3 +118,22 @@ def take_in_one_trip(
     if isinstance(step, Hold) and found is not None:
         found = serializer.loads(found)
     return Refusal(step, found), value
+
+
+_GIVE_BACK = """
+if redis.call("EXISTS", KEYS[1]) == 1 then
+  return redis.call("DECR", KEYS[1])
+end
+return false
+"""
+
+
+def give_back_in_one_trip(cache: BaseCache, key: str) -> bool:
+    """Take one off the count at ``key`` if it still exists (its window may be over).
+
+    False, having done nothing, when ``cache`` is not Django's Redis cache.
+    """
+    if not isinstance(cache, RedisCache):
+        return False
+    cache._cache.get_client(None, write=True).eval(_GIVE_BACK, 1, cache.make_key(key))
+    return True

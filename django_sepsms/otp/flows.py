@@ -185,14 +185,15 @@ def check_code(
     provider error included, is a result that is not verified.
     """
     started = time.monotonic()
-    attempt = limits.check_verify(phone, limits.client_ip(request))
+    ip = limits.client_ip(request)
+    attempt = limits.check_verify(phone, ip, read=samples_source("verify"))
     result = verify_otp(reference, pin, phone=phone, purpose=purpose, request=request)
     if result.verified:
         attempt.forgive()  # check_verify counted it as a wrong code in advance
     if result.challenge is None:
-        answer_decoy("verify", started)
+        answer_decoy("verify", started, attempt.recent)
     else:
-        answer_real("verify", started)
+        answer_real("verify", started, attempt.recent)
     return result
 
 

@@ -32,7 +32,7 @@ from django_ratelimit.core import _split_rate as _ratelimit_split_rate
 
 from ..conf import sepsms_settings
 from ..exceptions import OtpRateLimited
-from .counters import Count, Hold, Refusal, take_in_one_trip
+from .counters import Count, Hold, Refusal, give_back_in_one_trip, take_in_one_trip
 
 _UNKNOWN_IP = "unknown"
 
@@ -199,7 +199,7 @@ def cooldown_remaining(phone: str) -> int:
     return max(0, int(float(until) - time.time()) + 1) if until else 0
 
 
-def check_verify(phone: str, ip: str) -> VerifyAttempt:
+def check_verify(phone: str, ip: str, *, read: tuple[str, str] | None = None) -> VerifyAttempt:
     """Count one verification attempt; refuse when the number or client is locked out.
 
     The attempt is counted against ``otp_verify_phone`` as a wrong code
@@ -207,24 +207,54 @@ def check_verify(phone: str, ip: str) -> VerifyAttempt:
     refused (and not counted) when that passes the limit: however many checks
     for one number arrive at once, in however many processes, no more than the
     limit are ever checked. Call :meth:`VerifyAttempt.forgive` when the code
-    turns out right.
+    turns out right. On Redis both limits take one round trip, which also
+    reads ``read`` as :func:`check_send` does (:attr:`VerifyAttempt.recent`).
     """
-    _hit("otp_verify_ip", _network(ip))
+    wrong = _wrong_codes(phone)
+    steps = [step for step in (_count("otp_verify_ip", _network(ip)), wrong) if step is not None]
+    alias, key = read if read is not None else (None, None)
+    same_cache = alias == _cache_alias()
+    taken = take_in_one_trip(_cache(), steps, key if same_cache else None)
+    if taken is None:
+        attempt = _check_verify_one_by_one(phone, ip)
+    elif taken[0] is not None:
+        raise _refused(taken[0])
+    else:
+        attempt = VerifyAttempt(wrong.key if wrong is not None else None)
+    if taken is not None and same_cache:
+        attempt.recent = taken[1]
+    elif alias is not None and key is not None:
+        attempt.recent = caches[alias].get(key)
+    return attempt
+
+
+def _wrong_codes(phone: str) -> Count | None:
+    """The counter of a number's wrong codes, in django-ratelimit's fixed windows."""
     rate = sepsms_settings.RATELIMITS.get("otp_verify_phone")
     if not phone or not rate or not getattr(settings, "RATELIMIT_ENABLE", True):
-        return VerifyAttempt(None)
+        return None
     limit, period = _split_rate(rate)
     end = _window_end(phone, period)
     digest = hashlib.sha256(f"{rate}:{phone}:{end}".encode()).hexdigest()
-    key = f"sepsms:wrong-codes:{digest}"
-    count = _increment(key, timeout=max(1, end - int(time.time())) + _EXPIRY_FUDGE)
+    left = end - int(time.time())
+    timeout = max(1, left) + _EXPIRY_FUDGE
+    return Count("otp_verify_phone", f"sepsms:wrong-codes:{digest}", limit, timeout, left, True)
+
+
+def _check_verify_one_by_one(phone: str, ip: str) -> VerifyAttempt:
+    """:func:`check_verify` on a cache without scripts: one call per step."""
+    _hit("otp_verify_ip", _network(ip))
+    wrong = _wrong_codes(phone)
+    if wrong is None:
+        return VerifyAttempt(None)
+    count = _increment(wrong.key, timeout=wrong.timeout)
     if count is None and getattr(settings, "RATELIMIT_FAIL_OPEN", False):
         return VerifyAttempt(None)
-    if count is None or count > limit:
+    if count is None or count > wrong.limit:
         if count is not None:
-            _give_back(key)
-        raise OtpRateLimited("otp_verify_phone", end - int(time.time()))
-    return VerifyAttempt(key)
+            _give_back(wrong.key)
+        raise OtpRateLimited(wrong.name, wrong.time_left)
+    return VerifyAttempt(wrong.key)
 
 
 def _increment(key: str, timeout: int) -> int | None:
@@ -246,6 +276,8 @@ class VerifyAttempt:
 
     def __init__(self, key: str | None) -> None:
         self._key = key
+        #: The value of ``check_verify(read=...)``'s key, read with the limits.
+        self.recent: Any = None
 
     def forgive(self) -> None:
         """The code was right: it no longer counts as a wrong one."""
@@ -255,6 +287,8 @@ class VerifyAttempt:
 
 
 def _give_back(key: str) -> None:
+    if give_back_in_one_trip(_cache(), key):
+        return
     with contextlib.suppress(ValueError):  # its window is over
         _cache().decr(key)
 

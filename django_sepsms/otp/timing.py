@@ -89,6 +89,7 @@ def answer_decoy(step: str, started: float, recent: Any = _UNREAD) -> None:
     _timing_cache().set(key + ":echo", samples[-_SAMPLES_KEPT:], timeout=int(_SAMPLE_LIFETIME))
 
 
-def pause_like(step: str) -> None:
-    """Take as long as a real ``step`` would, from now: for answers that check nothing."""
-    answer_decoy(step, time.monotonic())
+def pause_like(step: str, recent: Any = _UNREAD) -> None:
+    """Take as long as a real ``step`` would, from now: for answers that check nothing
+    (``recent``: as for :func:`answer_real`)."""
+    answer_decoy(step, time.monotonic(), recent)

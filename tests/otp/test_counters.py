@@ -21,6 +21,8 @@ RATES = {
     "otp_send_phone": "3/h",
     "otp_send_phone_daily": "10/d",
     "otp_send_global": "100/h",
+    "otp_verify_ip": "6/h",
+    "otp_verify_phone": "3/h",
 }
 LOCMEM_CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -94,5 +96,34 @@ def test_the_answer_times_are_read_in_the_same_round_trip(cache_kind: str) -> No
     caches[alias].set(key, [(1.0, 0.5)], timeout=60)
     with cache_round_trips() as trips:
         assert limits.check_send("66812345678", "198.51.100.7", read=(alias, key)) == [(1.0, 0.5)]
+    if cache_kind == "redis":
+        assert trips == ["EVAL"]
+
+
+def check(phone: str, ip: str = "198.51.100.7") -> Any:
+    try:
+        return limits.check_verify(phone, ip)
+    except OtpRateLimited as exc:
+        return exc.limit
+
+
+def test_wrong_codes_are_counted_in_advance_and_a_refusal_is_not(cache_kind: str) -> None:
+    attempts = [check("66812345678") for _ in range(3)]
+    assert check("66812345678") == "otp_verify_phone"  # not counted: no longer locked out
+    attempts[0].forgive()  # that code was right
+    assert not isinstance(check("66812345678"), str)
+    assert check("66812345678") == "otp_verify_phone"
+    assert used("otp_verify_ip", "198.51.100.7") == 6
+    # The client's network is counted first, and its refusal stops the rest.
+    assert check("66898765432") == "otp_verify_ip"
+    assert check("66898765432", "198.51.100.8") != "otp_verify_phone"
+
+
+def test_a_check_reads_the_answer_times_in_the_same_round_trip(cache_kind: str) -> None:
+    alias, key = samples_source("verify")
+    caches[alias].set(key, [(1.0, 0.5)], timeout=60)
+    with cache_round_trips() as trips:
+        attempt = limits.check_verify("66812345678", "198.51.100.7", read=(alias, key))
+    assert attempt.recent == [(1.0, 0.5)]
     if cache_kind == "redis":
         assert trips == ["EVAL"]
