@@ -161,12 +161,12 @@ CODE = str(735_000 + 146)
 def _fail(case: str) -> Any:
     typed = NUMBERS[case][0]
     client = Client(raise_request_exception=False)
-    if case == "login-send":  # the database fails while the code's SMS is being sent
+    if case == "login-send":  # the database fails while the code's SMS is being recorded as sent
         local = {**settings.SEPSMS, "OTP_MODE": "local", "LOGIN_CREATE_USERS": True}
         with (
             override_settings(SEPSMS=local),
             mock.patch.object(challenges, "make_code", return_value=CODE),
-            mock.patch.object(deliver, "_claim", _outage),
+            mock.patch.object(deliver, "collect_answer", _outage),
         ):
             return client.post("/sepsms/login/", {"phone": typed})
     if case == "login":

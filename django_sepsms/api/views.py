@@ -43,7 +43,7 @@ from ..otp import limits
 from ..otp.flows import check_code, request_code
 from ..otp.purposes import Purpose
 from ..otp.sessions import readable_session
-from ..otp.timing import pause_like
+from ..otp.timing import pause_like, samples_source
 from ..phone import mask_phone
 from ..redaction import hide_sensitive_values
 from . import responses
@@ -348,10 +348,12 @@ class OtpVerifyView(SepsmsAPIView):
         a real check, so it looks like any other wrong code.
         """
         try:
-            limits.check_verify("", limits.client_ip(request._request))
+            attempt = limits.check_verify(
+                "", limits.client_ip(request._request), read=samples_source("verify")
+            )
         except OtpRateLimited as exc:
             return responses.rate_limited_response(exc)
-        pause_like("verify")
+        pause_like("verify", attempt.recent)
         return responses.invalid_code_response()
 
     def add_phone(self, request: Any, challenge: OtpChallenge) -> bool:

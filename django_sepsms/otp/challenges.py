@@ -15,6 +15,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -112,8 +113,15 @@ def attempt_otp(
     user: Any = None,
     request: HttpRequest | None = None,
     backend: BaseBackend | None = None,
+    replace_earlier: bool = True,
 ) -> tuple[OtpChallenge, SepsmsError | None]:
-    """Like :func:`send_otp`, but a failed send is returned beside its challenge, not raised."""
+    """Like :func:`send_otp`, but a failed send is returned beside its challenge, not raised.
+
+    ``replace_earlier=False`` spares the ``UPDATE`` that cancels earlier codes,
+    for a caller that has just seen that none of this number and purpose is
+    pending (``otp.flows.request_code``, whose cooldown lets one request for a
+    number through at a time).
+    """
     phone = normalize_phone(phone)
     backend = backend or get_backend()
     ttl = sepsms_settings.OTP_TTL
@@ -122,25 +130,20 @@ def attempt_otp(
         raise ValidationError('OTP_TEMPLATE must contain "{code}".', code="invalid_template")
     origin = resolve_origin(None)
     provider = uses_provider_otp(backend)
-    now = timezone.now()
-    with transaction.atomic():
-        OtpChallenge.objects.filter(phone=phone, purpose=purpose, status__in=_REPLACEABLE).update(
-            status=OtpChallenge.Status.CANCELLED
-        )
-        challenge = OtpChallenge.objects.create(
-            reference="" if provider else make_reference(),
-            phone=phone,
-            purpose=purpose,
-            mode=OtpChallenge.Mode.PROVIDER if provider else OtpChallenge.Mode.LOCAL,
-            max_attempts=sepsms_settings.OTP_MAX_ATTEMPTS,
-            user=user if getattr(user, "pk", None) else None,
-            expires_at=now + timedelta(seconds=ttl),
-        )
+    challenge = OtpChallenge(  # saved with the earlier codes' replacement, before any send
+        reference="" if provider else make_reference(),
+        phone=phone,
+        purpose=purpose,
+        mode=OtpChallenge.Mode.PROVIDER if provider else OtpChallenge.Mode.LOCAL,
+        max_attempts=sepsms_settings.OTP_MAX_ATTEMPTS,
+        user=user if getattr(user, "pk", None) else None,
+        expires_at=timezone.now() + timedelta(seconds=ttl),
+    )
     try:
         if provider:
-            _send_provider_code(challenge, backend, origin, template, ttl)
+            _send_provider_code(challenge, backend, origin, template, ttl, replace_earlier)
         else:
-            _send_local_code(challenge, backend, origin, template)
+            _send_local_code(challenge, backend, origin, template, replace_earlier)
     except SepsmsError as exc:
         code = error_code_of(exc)
         status = (
@@ -159,9 +162,30 @@ def attempt_otp(
     return challenge, None
 
 
+def replaceable(phone: str, purpose: str) -> QuerySet[OtpChallenge]:
+    """The earlier codes of ``phone`` and ``purpose`` that a new code cancels."""
+    return OtpChallenge.objects.filter(phone=phone, purpose=purpose, status__in=_REPLACEABLE)
+
+
+def _save_replacing_earlier(challenge: OtpChallenge, replace_earlier: bool) -> None:
+    """Insert ``challenge``; the earlier codes of its number and purpose are cancelled."""
+    if replace_earlier:
+        replaceable(challenge.phone, challenge.purpose).update(
+            status=OtpChallenge.Status.CANCELLED
+        )
+    challenge.save(force_insert=True)
+
+
 def _send_provider_code(
-    challenge: OtpChallenge, backend: BaseBackend, origin: str, template: str, ttl: int
+    challenge: OtpChallenge,
+    backend: BaseBackend,
+    origin: str,
+    template: str,
+    ttl: int,
+    replace_earlier: bool,
 ) -> None:
+    with transaction.atomic():
+        _save_replacing_earlier(challenge, replace_earlier)
     result = backend.send_otp(
         challenge.phone,
         origin=origin,
@@ -180,18 +204,27 @@ def _send_provider_code(
 
 @sensitive_variables()  # every frame below holds the code's text or the number
 def _send_local_code(
-    challenge: OtpChallenge, backend: BaseBackend, origin: str, template: str
+    challenge: OtpChallenge,
+    backend: BaseBackend,
+    origin: str,
+    template: str,
+    replace_earlier: bool,
 ) -> None:
     code = make_code(sepsms_settings.otp_code_length)
     challenge.code_hash = hash_code(challenge.reference, challenge.phone, code)
     redacted = render_otp_text(template, "*" * len(code), challenge.reference)
-    msg = record_message(
-        PreparedMessage(redacted, [challenge.phone], origin, None, None, Message.Kind.OTP)
-    )
-    challenge.message = msg
-    challenge.save(update_fields=["code_hash", "message"])
+    prepared = PreparedMessage(redacted, [challenge.phone], origin, None, None, Message.Kind.OTP)
+    with transaction.atomic():
+        # Claimed as it is recorded: a code goes out now or never, not resumed later
+        # (the message records the redacted text only).
+        msg = record_message(prepared, claimed=True)
+        challenge.message = msg
+        _save_replacing_earlier(challenge, replace_earlier)
     deliver_message(
-        msg, backend=backend, text=render_otp_text(template, code, challenge.reference)
+        msg,
+        backend=backend,
+        text=render_otp_text(template, code, challenge.reference),
+        recorded=prepared,
     )
 
 

@@ -37,6 +37,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db.models import Exists
 from django.http import HttpRequest
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -47,10 +48,10 @@ from ..conf import sepsms_settings
 from ..models import PhoneNumber
 from ..phone import mask_phone, normalize_phone
 from . import limits
-from .challenges import VerificationResult, attempt_otp, verify_otp
+from .challenges import VerificationResult, attempt_otp, replaceable, verify_otp
 from .codes import code_ttl, make_decoy_reference
 from .purposes import Purpose
-from .timing import answer_decoy, answer_real
+from .timing import answer_decoy, answer_real, samples_source
 
 logger = logging.getLogger("django_sepsms")
 
@@ -73,14 +74,40 @@ class CodeRequest:
         return mask_phone(self.phone)
 
 
-def may_receive(phone: str, purpose: str, user: Any = None) -> bool:
-    """Whether a code for ``purpose`` may really go to ``phone``."""
-    owner_id = PhoneNumber.objects.filter(phone=phone).values_list("user_id", flat=True).first()
+@dataclass(frozen=True)
+class Eligibility:
+    """The answer of :func:`may_receive`: truthy when a code may really go to the number.
+
+    ``earlier_pending`` is False only when the lookup saw that no earlier code
+    of the number and purpose is pending (nothing to replace).
+    """
+
+    allowed: bool
+    earlier_pending: bool = True
+
+    def __bool__(self) -> bool:
+        return self.allowed
+
+
+def may_receive(phone: str, purpose: str, user: Any = None) -> Eligibility:
+    """Whether a code for ``purpose`` may really go to ``phone``.
+
+    The query that finds the number's owner also looks for earlier codes.
+    """
+    if purpose not in (Purpose.LOGIN, Purpose.ADD_PHONE):
+        return Eligibility(True)
+    found = (
+        PhoneNumber.objects.filter(phone=phone)
+        .annotate(pending=Exists(replaceable(phone, purpose)))
+        .values_list("user_id", "pending")
+        .first()
+    )
+    owner_id, pending = found if found is not None else (None, True)
     if purpose == Purpose.LOGIN:
-        return owner_id is not None or sepsms_settings.LOGIN_CREATE_USERS
-    if purpose == Purpose.ADD_PHONE:
-        return owner_id is None or owner_id == getattr(user, "pk", None)
-    return True
+        allowed = owner_id is not None or sepsms_settings.LOGIN_CREATE_USERS
+    else:
+        allowed = owner_id is None or owner_id == getattr(user, "pk", None)
+    return Eligibility(allowed, bool(pending))
 
 
 @sensitive_variables()
@@ -95,28 +122,40 @@ def request_code(
     """
     started = time.monotonic()
     phone = normalize_phone(raw_phone)
-    limits.check_send(phone, limits.client_ip(request))
+    # The recent answer times are read in the limits' round trip, for decoys alike.
+    recent = limits.check_send(phone, limits.client_ip(request), read=samples_source("send"))
     now = timezone.now()
     backend = get_backend()
     expires_at = _whole_second(now + timedelta(seconds=code_ttl(backend)))
     resend_at = now + timedelta(seconds=sepsms_settings.OTP_RESEND_COOLDOWN)
-    if may_receive(phone, purpose, user):
-        reference = _send(request, phone, purpose, user, backend)
-        answer_real("send", started)
+    eligibility = may_receive(phone, purpose, user)
+    if eligibility:
+        reference = _send(request, phone, purpose, user, backend, eligibility.earlier_pending)
+        answer_real("send", started, recent)
     else:
         reference = make_decoy_reference(backend)
         logger.info("Code request for %s (%s) answered without an SMS", mask_phone(phone), purpose)
-        answer_decoy("send", started)
+        answer_decoy("send", started, recent)
     return CodeRequest(phone, purpose, reference, expires_at, resend_at)
 
 
 def _send(
-    request: HttpRequest | None, phone: str, purpose: str, user: Any, backend: BaseBackend
+    request: HttpRequest | None,
+    phone: str,
+    purpose: str,
+    user: Any,
+    backend: BaseBackend,
+    replace_earlier: bool,
 ) -> str:
     """Send a real code; the reference to show, whatever happened to it."""
     try:
         challenge, error = attempt_otp(
-            phone, purpose=purpose, user=user, request=request, backend=backend
+            phone,
+            purpose=purpose,
+            user=user,
+            request=request,
+            backend=backend,
+            replace_earlier=replace_earlier,
         )
     except ValidationError as exc:  # OTP_TEMPLATE without {code}: check sepsms.E008
         logger.error("OTP to %s not sent: %s", mask_phone(phone), exc.messages[0])
@@ -146,14 +185,15 @@ def check_code(
     provider error included, is a result that is not verified.
     """
     started = time.monotonic()
-    attempt = limits.check_verify(phone, limits.client_ip(request))
+    ip = limits.client_ip(request)
+    attempt = limits.check_verify(phone, ip, read=samples_source("verify"))
     result = verify_otp(reference, pin, phone=phone, purpose=purpose, request=request)
     if result.verified:
         attempt.forgive()  # check_verify counted it as a wrong code in advance
     if result.challenge is None:
-        answer_decoy("verify", started)
+        answer_decoy("verify", started, attempt.recent)
     else:
-        answer_real("verify", started)
+        answer_real("verify", started, attempt.recent)
     return result
 
 

@@ -21,10 +21,18 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from django.http import HttpRequest
-from django_ratelimit.core import get_usage
+from django_ratelimit import ALL
+from django_ratelimit.core import (
+    EXPIRATION_FUDGE,
+    _get_window,
+    _make_cache_key,
+    get_usage,
+)
+from django_ratelimit.core import _split_rate as _ratelimit_split_rate
 
 from ..conf import sepsms_settings
 from ..exceptions import OtpRateLimited
+from .counters import Count, Hold, Refusal, give_back_in_one_trip, take_in_one_trip
 
 _UNKNOWN_IP = "unknown"
 
@@ -99,20 +107,74 @@ def _hit(name: str, value: str) -> None:
         raise OtpRateLimited(name, usage["time_left"])
 
 
+def _cache_alias() -> str:
+    return str(getattr(settings, "RATELIMIT_USE_CACHE", "default"))
+
+
 def _cache() -> Any:
-    return caches[getattr(settings, "RATELIMIT_USE_CACHE", "default")]
+    return caches[_cache_alias()]
 
 
-def check_send(phone: str, ip: str) -> None:
+def check_send(phone: str, ip: str, *, read: tuple[str, str] | None = None) -> Any:
     """Count one code request; raise :class:`OtpRateLimited` if any limit is passed.
 
     Unknown numbers are counted exactly like known ones, so the answers never
-    tell them apart.
+    tell them apart. On Redis every limit is taken in one round trip
+    (:mod:`.counters`); ``read``, a cache alias and a key, is read in that same
+    trip when it is the limits' cache (else after them), and its value returned.
     """
+    alias, key = read if read is not None else (None, None)
+    same_cache = alias == _cache_alias()
+    taken = take_in_one_trip(_cache(), _send_steps(phone, ip), key if same_cache else None)
+    if taken is None:
+        _check_send_one_by_one(phone, ip)
+    elif taken[0] is not None:
+        raise _refused(taken[0])
+    elif same_cache:
+        return taken[1]
+    return caches[alias].get(key) if alias is not None and key is not None else None
+
+
+def _send_steps(phone: str, ip: str) -> list[Count | Hold]:
+    """What :func:`check_send` takes, in order: the client's network, the number's
+    cooldown, the number's two limits and the site's."""
+    cooldown = sepsms_settings.OTP_RESEND_COOLDOWN
+    hold = Hold("otp_resend_cooldown", _cooldown_key(phone), time.time() + cooldown, cooldown)
+    steps = [
+        _count("otp_send_ip", _network(ip)),
+        hold if cooldown > 0 else None,
+        _count("otp_send_phone", phone),
+        _count("otp_send_phone_daily", phone),
+        _count("otp_send_global", "all"),
+    ]
+    return [step for step in steps if step is not None]
+
+
+def _count(name: str, value: str) -> Count | None:
+    """The counter django-ratelimit's ``get_usage`` would count for ``name`` and ``value``."""
+    rate = sepsms_settings.RATELIMITS.get(name)
+    if not rate or not getattr(settings, "RATELIMIT_ENABLE", True):
+        return None
+    limit, period = _ratelimit_split_rate(rate)
+    window = _get_window(value, period)
+    key = _make_cache_key(f"sepsms.{name}", window, rate, value, ALL)
+    return Count(name, key, limit, period + EXPIRATION_FUDGE, window - int(time.time()))
+
+
+def _refused(refusal: Refusal) -> OtpRateLimited:
+    step = refusal.step
+    if isinstance(step, Hold):
+        remaining = float(refusal.found or step.value) - time.time()
+        return OtpRateLimited(step.name, int(remaining) + 1)
+    return OtpRateLimited(step.name, step.time_left)
+
+
+def _check_send_one_by_one(phone: str, ip: str) -> None:
+    """:func:`check_send` on a cache without scripts: one call per limit."""
     _hit("otp_send_ip", _network(ip))
     cooldown = sepsms_settings.OTP_RESEND_COOLDOWN
     if cooldown > 0:
-        key = f"sepsms:cooldown:{phone}"
+        key = _cooldown_key(phone)
         until = time.time() + cooldown
         if not _cache().add(key, until, timeout=cooldown):
             remaining = float(_cache().get(key) or until) - time.time()
@@ -122,18 +184,22 @@ def check_send(phone: str, ip: str) -> None:
     _hit("otp_send_global", "all")
 
 
+def _cooldown_key(phone: str) -> str:
+    return f"sepsms:cooldown:{phone}"
+
+
 def release_cooldown(phone: str) -> None:
     """Let the number ask again at once (its code could not be sent)."""
-    _cache().delete(f"sepsms:cooldown:{phone}")
+    _cache().delete(_cooldown_key(phone))
 
 
 def cooldown_remaining(phone: str) -> int:
     """Seconds until the next code may be sent to ``phone`` (0 when it may now)."""
-    until = _cache().get(f"sepsms:cooldown:{phone}")
+    until = _cache().get(_cooldown_key(phone))
     return max(0, int(float(until) - time.time()) + 1) if until else 0
 
 
-def check_verify(phone: str, ip: str) -> VerifyAttempt:
+def check_verify(phone: str, ip: str, *, read: tuple[str, str] | None = None) -> VerifyAttempt:
     """Count one verification attempt; refuse when the number or client is locked out.
 
     The attempt is counted against ``otp_verify_phone`` as a wrong code
@@ -141,24 +207,54 @@ def check_verify(phone: str, ip: str) -> VerifyAttempt:
     refused (and not counted) when that passes the limit: however many checks
     for one number arrive at once, in however many processes, no more than the
     limit are ever checked. Call :meth:`VerifyAttempt.forgive` when the code
-    turns out right.
+    turns out right. On Redis both limits take one round trip, which also
+    reads ``read`` as :func:`check_send` does (:attr:`VerifyAttempt.recent`).
     """
-    _hit("otp_verify_ip", _network(ip))
+    wrong = _wrong_codes(phone)
+    steps = [step for step in (_count("otp_verify_ip", _network(ip)), wrong) if step is not None]
+    alias, key = read if read is not None else (None, None)
+    same_cache = alias == _cache_alias()
+    taken = take_in_one_trip(_cache(), steps, key if same_cache else None)
+    if taken is None:
+        attempt = _check_verify_one_by_one(phone, ip)
+    elif taken[0] is not None:
+        raise _refused(taken[0])
+    else:
+        attempt = VerifyAttempt(wrong.key if wrong is not None else None)
+    if taken is not None and same_cache:
+        attempt.recent = taken[1]
+    elif alias is not None and key is not None:
+        attempt.recent = caches[alias].get(key)
+    return attempt
+
+
+def _wrong_codes(phone: str) -> Count | None:
+    """The counter of a number's wrong codes, in django-ratelimit's fixed windows."""
     rate = sepsms_settings.RATELIMITS.get("otp_verify_phone")
     if not phone or not rate or not getattr(settings, "RATELIMIT_ENABLE", True):
-        return VerifyAttempt(None)
+        return None
     limit, period = _split_rate(rate)
     end = _window_end(phone, period)
     digest = hashlib.sha256(f"{rate}:{phone}:{end}".encode()).hexdigest()
-    key = f"sepsms:wrong-codes:{digest}"
-    count = _increment(key, timeout=max(1, end - int(time.time())) + _EXPIRY_FUDGE)
+    left = end - int(time.time())
+    timeout = max(1, left) + _EXPIRY_FUDGE
+    return Count("otp_verify_phone", f"sepsms:wrong-codes:{digest}", limit, timeout, left, True)
+
+
+def _check_verify_one_by_one(phone: str, ip: str) -> VerifyAttempt:
+    """:func:`check_verify` on a cache without scripts: one call per step."""
+    _hit("otp_verify_ip", _network(ip))
+    wrong = _wrong_codes(phone)
+    if wrong is None:
+        return VerifyAttempt(None)
+    count = _increment(wrong.key, timeout=wrong.timeout)
     if count is None and getattr(settings, "RATELIMIT_FAIL_OPEN", False):
         return VerifyAttempt(None)
-    if count is None or count > limit:
+    if count is None or count > wrong.limit:
         if count is not None:
-            _give_back(key)
-        raise OtpRateLimited("otp_verify_phone", end - int(time.time()))
-    return VerifyAttempt(key)
+            _give_back(wrong.key)
+        raise OtpRateLimited(wrong.name, wrong.time_left)
+    return VerifyAttempt(wrong.key)
 
 
 def _increment(key: str, timeout: int) -> int | None:
@@ -180,6 +276,8 @@ class VerifyAttempt:
 
     def __init__(self, key: str | None) -> None:
         self._key = key
+        #: The value of ``check_verify(read=...)``'s key, read with the limits.
+        self.recent: Any = None
 
     def forgive(self) -> None:
         """The code was right: it no longer counts as a wrong one."""
@@ -189,6 +287,8 @@ class VerifyAttempt:
 
 
 def _give_back(key: str) -> None:
+    if give_back_in_one_trip(_cache(), key):
+        return
     with contextlib.suppress(ValueError):  # its window is over
         _cache().decr(key)
 

@@ -33,9 +33,19 @@ def _target(samples: list[tuple[float, float]]) -> float:
     return max(floor, slowest) + floor * _JITTER * random.random()
 
 
-def _samples(key: str) -> list[tuple[float, float]]:
+#: ``recent`` when the caller read nothing: the durations are read here.
+_UNREAD: Any = object()
+
+
+def samples_source(step: str) -> tuple[str, str]:
+    """The cache alias and key the recent durations of ``step`` are kept under, for a
+    caller that reads them early (with the limits: ``limits.check_send(read=...)``)."""
+    return sepsms_settings.CACHE, _TIMING_KEY.format(step)
+
+
+def _samples(key: str, recent: Any = _UNREAD) -> list[tuple[float, float]]:
     """The recent ``(wall-clock time, duration)`` pairs of real requests."""
-    value = _timing_cache().get(key)
+    value = _timing_cache().get(key) if recent is _UNREAD else recent
     if not isinstance(value, list):
         return []
     since = time.time() - _SAMPLE_LIFETIME
@@ -55,28 +65,31 @@ def _sleep_until(deadline: float) -> None:
         time.sleep(wait)
 
 
-def answer_real(step: str, started: float) -> None:
+def answer_real(step: str, started: float, recent: Any = _UNREAD) -> None:
     """Wait for the target, then record how long the real work took.
 
-    The cache is read before the wait and written after it, as a decoy does.
+    The cache is read before the wait and written after it, as a decoy does;
+    ``recent`` is what the caller read from :func:`samples_source`, if it did.
     """
     key = _TIMING_KEY.format(step)
-    samples = _samples(key)
+    samples = _samples(key, recent)
     worked = time.monotonic() - started  # the read counts: a decoy's includes it
     _sleep_until(started + _target(samples))
     samples.append((time.time(), min(worked, _LONGEST_SAMPLE)))
     _timing_cache().set(key, samples[-_SAMPLES_KEPT:], timeout=int(_SAMPLE_LIFETIME))
 
 
-def answer_decoy(step: str, started: float) -> None:
-    """Wait for the very target a real ``step`` waits for."""
+def answer_decoy(step: str, started: float, recent: Any = _UNREAD) -> None:
+    """Wait for the very target a real ``step`` waits for (``recent``: as for
+    :func:`answer_real`)."""
     key = _TIMING_KEY.format(step)
-    samples = _samples(key)
+    samples = _samples(key, recent)
     _sleep_until(started + _target(samples))
     # The same write as a real answer's (a list as long, to a key of its own).
     _timing_cache().set(key + ":echo", samples[-_SAMPLES_KEPT:], timeout=int(_SAMPLE_LIFETIME))
 
 
-def pause_like(step: str) -> None:
-    """Take as long as a real ``step`` would, from now: for answers that check nothing."""
-    answer_decoy(step, time.monotonic())
+def pause_like(step: str, recent: Any = _UNREAD) -> None:
+    """Take as long as a real ``step`` would, from now: for answers that check nothing
+    (``recent``: as for :func:`answer_real`)."""
+    answer_decoy(step, time.monotonic(), recent)

@@ -20,8 +20,9 @@ from ..exceptions import (
 )
 from ..models import Message, MessageBatch, Recipient
 from ..signals import message_sent, send_after_commit
-from ..tracking.totals import refresh_message_totals
-from .outcomes import collect_answer, collect_or_requeue, fail_remaining
+from ..tracking.events import apply_waiting_events
+from ..tracking.totals import refresh_message_totals, settle_sole_batch
+from .outcomes import collect_answer, collect_or_requeue, fail_remaining, record_batch_error
 from .prepare import PreparedMessage
 
 logger = logging.getLogger("django_sepsms")
@@ -54,6 +55,9 @@ def deliver_message(
     try:
         backend.open()
     except ConfigurationError as exc:
+        for batch in recorded.batches if recorded is not None else ():
+            if batch.status == Message.Status.SENDING:  # claimed when recorded, never sent
+                record_batch_error(batch, exc)
         fail_remaining(msg, exc)
         refresh_message_totals(msg)
         raise
@@ -63,7 +67,7 @@ def deliver_message(
     finally:
         run.close()
         backend.close()
-    refresh_message_totals(msg)
+    _sum_up(msg, run.answered)
     send_after_commit(message_sent, Message, message=msg, error=run.first_error)
     error = run.first_error
     if error is not None and (error.configuration_problem or not fail_silently):
@@ -71,11 +75,23 @@ def deliver_message(
     return msg
 
 
+def _sum_up(msg: Message, answered: tuple[MessageBatch, int] | None) -> None:
+    """The message's totals: from the answer of its only batch, or from its rows."""
+    if answered is not None:
+        if settle_sole_batch(msg, *answered):
+            return
+        # Reports came before the answer and wait for its uuid.
+        apply_waiting_events(answered[0].provider_uuid or "")
+    refresh_message_totals(msg)
+
+
 class _Delivery:
     """One run of :func:`deliver_message`: the batches in flight and what stopped them.
 
     Requests go out from a small pool while the calling thread, which owns the
-    database connection and its transaction, claims and records batches.
+    database connection and its transaction, claims and records batches. The
+    batches this process has just recorded are not looked up again, and the
+    only batch of such a message is sent from the calling thread, with no pool.
     """
 
     def __init__(
@@ -94,20 +110,33 @@ class _Delivery:
         self.postpone_passing_errors = postpone_passing_errors
         self.recorded = recorded
         self.in_flight: deque[tuple[MessageBatch, Future[SendResult]]] = deque()
-        self.concurrency = (
-            max(1, sepsms_settings.SEND_CONCURRENCY) if backend.thread_safe_sends else 1
-        )
         #: The first error of any batch: raised at the end unless ``fail_silently``.
         self.first_error: SepsmsError | None = None
         #: The first refusal: no further batch is started.
         self.stop: SepsmsError | None = None
-        self.pool = ThreadPoolExecutor(
-            max_workers=self.concurrency, thread_name_prefix="sepsms-send"
+        #: The only batch, accepted, and how many of its recipients that delivered.
+        self.answered: tuple[MessageBatch, int] | None = None
+        batches = recorded.batches if recorded is not None else None
+        #: The message has one batch, just recorded here: it is sent from this thread.
+        self.inline = batches is not None and len(batches) == 1
+        self.concurrency = (
+            max(1, sepsms_settings.SEND_CONCURRENCY)
+            if backend.thread_safe_sends and not self.inline
+            else 1
         )
-        self.pending = cast(  # a generator, closed by close()
-            Generator[MessageBatch, None, None],
-            msg.batches.filter(status=Message.Status.QUEUED).order_by("position").iterator(),
+        self.pool = (
+            None
+            if self.inline
+            else ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="sepsms-send")
         )
+        self.pending: Generator[MessageBatch, None, None]  # closed by close()
+        if batches is not None:  # queued or claimed: claiming them checks that they still are
+            self.pending = (batch for batch in batches)
+        else:
+            self.pending = cast(
+                Generator[MessageBatch, None, None],
+                msg.batches.filter(status=Message.Status.QUEUED).order_by("position").iterator(),
+            )
 
     def send_all(self) -> None:
         try:
@@ -133,11 +162,17 @@ class _Delivery:
 
     def start_next(self) -> bool:
         for batch in self.pending:
-            if _claim(batch):
+            # A batch recorded as claimed (record_message(claimed=True)) is this run's.
+            if batch.status == Message.Status.SENDING or _claim(batch):
                 sms = _outgoing(self.msg, batch, self.wire_text, self.recorded)
-                self.in_flight.append((batch, self.pool.submit(self.backend.send_message, sms)))
+                self.in_flight.append((batch, self.submit(sms)))
                 return True
         return False
+
+    def submit(self, sms: OutgoingSms) -> Future[SendResult]:
+        if self.pool is not None:
+            return self.pool.submit(self.backend.send_message, sms)
+        return _answered_here(self.backend.send_message, sms)
 
     def collect(self, item: tuple[MessageBatch, Future[SendResult]]) -> None:
         if self.postpone_passing_errors:
@@ -146,7 +181,10 @@ class _Delivery:
                 self.stop = self.stop or error
                 return
         else:
-            error = collect_answer(item, self.progress)
+            error = collect_answer(item, self.progress, apply_waiting=not self.inline)
+            if error is None and self.inline:
+                batch, answer = item
+                self.answered = (batch, batch.recipient_count if answer.result().delivered else 0)
         if error is not None:
             self.first_error = self.first_error or error
             if self.stop is None and _stops_the_send(error):
@@ -167,7 +205,20 @@ class _Delivery:
 
     def close(self) -> None:
         self.pending.close()  # its cursor, now: a traceback may keep a frame alive
-        self.pool.shutdown(wait=True)
+        if self.pool is not None:
+            self.pool.shutdown(wait=True)
+
+
+def _answered_here(
+    send: Callable[[OutgoingSms], SendResult], sms: OutgoingSms
+) -> Future[SendResult]:
+    """The answer to a request made from this thread, handed over as the pool hands them."""
+    answer: Future[SendResult] = Future()
+    try:
+        answer.set_result(send(sms))
+    except Exception as exc:  # recorded like a pool's: see collect_answer
+        answer.set_exception(exc)
+    return answer
 
 
 def _stops_the_send(error: BaseException | None) -> bool:

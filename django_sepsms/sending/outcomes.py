@@ -44,9 +44,17 @@ def collect_or_requeue(
 
 
 def collect_answer(
-    item: tuple[MessageBatch, Future[SendResult]], progress: Callable[[int], None] | None
+    item: tuple[MessageBatch, Future[SendResult]],
+    progress: Callable[[int], None] | None,
+    *,
+    apply_waiting: bool = True,
 ) -> SepsmsError | None:
-    """Record the outcome of one sent batch; return its error, if any."""
+    """Record the outcome of one sent batch; return its error, if any.
+
+    Then apply the reports that waited for an accepted batch's uuid, unless
+    ``apply_waiting`` is False: the caller looks for them itself
+    (``tracking.totals.settle_sole_batch``).
+    """
     batch, future = item
     try:
         result = future.result()
@@ -60,6 +68,9 @@ def collect_answer(
         raise
     else:
         record_batch_result(batch, result)
+        if apply_waiting:
+            # Reports can beat the answer to the send that caused them.
+            apply_waiting_events(result.uuid)
         error = None
     if progress is not None:
         progress(batch.recipient_count)
@@ -67,7 +78,7 @@ def collect_answer(
 
 
 def record_batch_result(batch: MessageBatch, result: SendResult) -> None:
-    """Store the provider's answer on ``batch`` and its recipients."""
+    """Store the provider's answer on ``batch`` (the instance too) and its recipients."""
     now = timezone.now()
     status = result.status if result.status in Message.Status.values else Message.Status.PENDING
     recipient_status = Recipient.Status.SUCCESS if result.delivered else Recipient.Status.PENDING
@@ -84,8 +95,9 @@ def record_batch_result(batch: MessageBatch, result: SendResult) -> None:
         Recipient.objects.filter(
             batch=batch, status__in=[Recipient.Status.QUEUED, Recipient.Status.UNCONFIRMED]
         ).update(status=recipient_status, status_changed_at=now)
-    # Reports can beat the answer to the send that caused them.
-    apply_waiting_events(result.uuid)
+    batch.provider_uuid, batch.ref_no, batch.status = result.uuid, result.ref_no, status
+    batch.total_credit, batch.blocked_count = result.total_credit, result.blocked_count
+    batch.sent_at = now
 
 
 def record_batch_error(batch: MessageBatch, exc: SepsmsError) -> None:

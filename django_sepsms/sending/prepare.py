@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 from ..backends.base import OutgoingSms
 from ..conf import sepsms_settings
 from ..exceptions import ConfigurationError
-from ..models import Message
+from ..models import Message, MessageBatch
 from ..phone import normalize_many, normalize_phone
 from ..segments import count_segments
 
@@ -40,6 +40,8 @@ class PreparedMessage:
         self.kind = kind
         #: The numbers of each recorded batch, by batch id (set by :func:`record_message`).
         self.batch_phones: dict[int, list[str]] = {}
+        #: The recorded batches, in order (set by :func:`record_message`).
+        self.batches: list[MessageBatch] = []
 
     def estimated_credit(self) -> int:
         if not self.variables:

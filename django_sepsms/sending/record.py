@@ -13,14 +13,18 @@ from .prepare import PreparedMessage
 from .rows import insert_rows
 
 
-def record_message(prepared: PreparedMessage, **fields: Any) -> Message:
+def record_message(prepared: PreparedMessage, *, claimed: bool = False, **fields: Any) -> Message:
     """Save a message, its batches and its recipients in one transaction.
 
     Recipients are split into batches of ``BATCH_SIZE`` here, so delivery
-    (in this process or a worker) only has to claim and send each batch.
+    (in this process or a worker) only has to claim and send each batch. With
+    ``claimed`` the batches are recorded as claimed already (``sending``), for
+    a caller that sends them at once with ``deliver_message(recorded=prepared)``
+    and wants them never resumed later by anyone else (a one-time code).
     """
     size = max(1, sepsms_settings.BATCH_SIZE)
     phones = prepared.phones
+    claim = {"status": Message.Status.SENDING, "sent_at": timezone.now()} if claimed else {}
     with transaction.atomic():
         msg = Message.objects.create(
             kind=prepared.kind,
@@ -35,13 +39,17 @@ def record_message(prepared: PreparedMessage, **fields: Any) -> Message:
         batches = MessageBatch.objects.bulk_create(
             [
                 MessageBatch(
-                    message=msg, position=i, recipient_count=len(phones[i * size : (i + 1) * size])
+                    message=msg,
+                    position=i,
+                    recipient_count=len(phones[i * size : (i + 1) * size]),
+                    **claim,
                 )
                 for i in range(-(-len(phones) // size))
             ]
         )
         if any(b.pk is None for b in batches):  # backends without RETURNING (MySQL)
             batches = list(msg.batches.order_by("position"))
+        prepared.batches = batches
         for batch in batches:
             start = batch.position * size
             prepared.batch_phones[batch.pk] = phones[start : start + size]

@@ -6,8 +6,11 @@ from typing import Any
 
 from django.db import transaction
 from django.db.models import (
+    Case,
     Count,
     DateTimeField,
+    Exists,
+    F,
     Field,
     Min,
     OuterRef,
@@ -17,12 +20,18 @@ from django.db.models import (
     Subquery,
     Sum,
     Value,
+    When,
 )
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from ..models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient
-from .status import lock_message, message_status_expression
+from ..models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient, WebhookEvent
+from .status import (
+    lock_message,
+    message_status_expression,
+    message_status_from,
+    message_statuses_below,
+)
 
 
 def refresh_message_totals(msg: Message) -> None:
@@ -37,6 +46,49 @@ def refresh_message_totals(msg: Message) -> None:
         lock_message(msg.pk)
         Message.objects.filter(pk=msg.pk).update(**_totals(), updated_at=timezone.now())
         msg.refresh_from_db(fields=_TOTAL_FIELDS)
+
+
+def settle_sole_batch(msg: Message, batch: MessageBatch, delivered: int) -> bool:
+    """The totals of a message of one batch, from that batch's answer just recorded.
+
+    Only for a message this process recorded and sent now: ``batch`` holds the
+    answer as :func:`~django_sepsms.sending.outcomes.record_batch_result` wrote
+    it, and ``delivered`` recipients moved to ``success`` with it. One ``UPDATE``,
+    with no subquery and nothing read back: the status only moves forward and
+    the delivered count grows by ``delivered``, so a report applied meanwhile
+    (after the batch's uuid was committed) is neither undone nor counted twice.
+
+    Changes nothing and returns False when reports wait for the batch's uuid
+    (an indexed ``EXISTS`` in the same statement): apply them, then
+    :func:`refresh_message_totals`.
+    """
+    status = message_status_from({batch.status})
+    replaced = {Message.Status.QUEUED, Message.Status.SENDING, *message_statuses_below(status)}
+    waiting = WebhookEvent.objects.filter(
+        outcome=WebhookEvent.Outcome.WAITING, sms_uuid=batch.provider_uuid
+    )
+    now = timezone.now()
+    settled = (
+        Message.objects.filter(pk=msg.pk)
+        .exclude(Exists(waiting))
+        .update(
+            status=Case(
+                When(status__in=sorted(replaced - {status}), then=Value(status)),
+                default=F("status"),
+            ),
+            total_credit=batch.total_credit,
+            blocked_count=batch.blocked_count,
+            sent_at=batch.sent_at,
+            delivered_count=F("delivered_count") + delivered,
+            updated_at=now,
+        )
+    )
+    if not settled:
+        return False
+    msg.status, msg.sent_at, msg.updated_at = status, batch.sent_at, now
+    msg.total_credit, msg.blocked_count = batch.total_credit, batch.blocked_count
+    msg.delivered_count += delivered
+    return True
 
 
 #: The fields :func:`refresh_message_totals` derives.

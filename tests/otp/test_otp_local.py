@@ -12,9 +12,12 @@ from django.test import override_settings
 from django.utils import timezone
 
 from django_sepsms import send_otp, verify_otp
+from django_sepsms.backends.locmem import LocmemBackend
+from django_sepsms.exceptions import ConfigurationError
 from django_sepsms.models import Message, OtpChallenge
-from django_sepsms.otp import Reason
+from django_sepsms.otp import Reason, challenges
 from django_sepsms.otp.codes import hash_code
+from django_sepsms.sending.recovery import recover_abandoned_batches, resume_stalled_messages
 from django_sepsms.signals import otp_failed, otp_sent, otp_verified
 
 pytestmark = pytest.mark.django_db
@@ -198,3 +201,35 @@ def test_codes_typed_in_thai_or_full_width_digits_verify(
     assert result.reason == Reason.VERIFIED
     challenge.refresh_from_db()
     assert challenge.attempts == 1
+
+
+def test_a_code_whose_sender_died_is_never_sent_later(
+    monkeypatch: pytest.MonkeyPatch, sms_outbox: list[Any]
+) -> None:
+    """Its batch is recorded claimed: recovery marks it unconfirmed, never resumes it
+    (the message holds the redacted text only, and a late code is no use)."""
+    monkeypatch.setattr(challenges, "deliver_message", lambda *args, **kwargs: None)  # died
+    challenge = send_otp("0812345678")
+    assert challenge.message is not None
+    assert challenge.message.batches.get().status == Message.Status.SENDING
+    assert resume_stalled_messages(older_than=dt.timedelta(0)) == 0
+    assert recover_abandoned_batches(older_than=dt.timedelta(0)) == 1
+    assert challenge.message.batches.get().status == Message.Status.UNCONFIRMED
+    assert sms_outbox == []
+
+
+def test_a_code_the_backend_cannot_open_for_fails_its_batch(
+    monkeypatch: pytest.MonkeyPatch, sms_outbox: list[Any]
+) -> None:
+    def refuse(self: Any) -> None:
+        raise ConfigurationError("No API key.")
+
+    monkeypatch.setattr(LocmemBackend, "open", refuse)
+    with pytest.raises(ConfigurationError):
+        send_otp("0812345678")
+    challenge = OtpChallenge.objects.get()
+    assert challenge.status == OtpChallenge.Status.SEND_FAILED
+    assert challenge.message is not None
+    assert challenge.message.batches.get().status == Message.Status.FAILED
+    assert challenge.message.recipients.get().status == "failed"
+    assert Message.objects.get().status == Message.Status.FAILED
