@@ -1,8 +1,9 @@
 """The benchmarks in ``benchmarks/`` still run: each once, tiny, on this leg's database.
 
 Their figures are not checked here (tiny runs say nothing about speed); only
-that every benchmark starts its simulator or server, measures and prints its
-ratios, and cleans up after itself.
+that every benchmark starts its provider stub, simulator or server, measures
+and prints its ratios, and cleans up after itself; and that the stub provider
+answers the way the HTTP backend expects.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
+import requests
 from django.db import connection
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,41 +42,93 @@ def _run(script: str, *args: str, database: str) -> str:
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=600,  # tiny runs, but a loaded machine is slow to create their databases
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
 
-def test_bench_send_prints_both_ratios() -> None:
+def _database_choice() -> str:
+    return "postgresql" if connection.vendor == "postgresql" else "sqlite"
+
+
+def test_bench_send_prints_every_figure() -> None:
     out = _run(
-        "bench_send.py", "--recipients", "120", "--batch", "50", "--rounds", "1", database="send"
+        "bench_send.py",
+        *("--database", _database_choice(), "--recipients", "120", "--batch", "50"),
+        *("--rounds", "1", "--seconds", "0.01"),
+        database="send",
     )
-    assert "HTTP backend:" in out
-    assert "send_sms():" in out
-    assert out.count("ratio to baseline:") == 2
+    assert "send_sms() ÷ bare, one message to one number" in out
+    assert "send_sms() ÷ bare, 120 recipients in batches of 50" in out
+    assert "HTTP backend ÷ bare requests.Session.post, one number a request" in out
+    assert "HTTP backend ÷ bare requests.Session.post, 50 numbers a request" in out
+    assert out.count("paired ABBA rounds of >= 0.01 s") == 4
 
 
 def test_bench_send_with_latency() -> None:
     out = _run(
         "bench_send.py",
-        "--recipients",
-        "60",
-        "--batch",
-        "30",
-        "--rounds",
-        "1",
-        "--latency",
-        "0.01",
+        *("--database", _database_choice(), "--recipients", "60", "--batch", "30"),
+        *("--rounds", "1", "--seconds", "0.01", "--latency", "0.01", "--skip-http"),
         database="send_latency",
     )
-    assert "10 ms latency" in out
-    assert "its own process" in out
+    assert "in its own process, 10 ms latency per answer" in out
+    assert out.count("paired ABBA rounds") == 2
 
 
 def test_bench_campaign_runs() -> None:
-    out = _run("bench_campaign.py", "--recipients", "300", database="campaign")
+    out = _run(
+        "bench_campaign.py",
+        *("--recipients", "300", "--rounds", "1", "--seconds", "0.01"),
+        database="campaign",
+    )
+    assert "send_bulk() ÷ bare" in out
     assert "wall-time ratio:" in out
+    assert "memory growth" in out
+
+
+def test_the_stub_provider_answers_as_the_backend_expects(settings: Any) -> None:
+    from benchmarks.stub_provider import OTP_DIGITS, StubProvider
+    from django_sepsms.backends.base import OutgoingSms
+    from django_sepsms.backends.sepsms import SepsmsBackend
+
+    settings.SEPSMS = {**settings.SEPSMS, "THROTTLE": False}
+    with StubProvider() as stub:
+        process = stub.process
+        with SepsmsBackend(api_key=stub.api_key, base_url=stub.base_url) as backend:
+            sent = backend.send_message(
+                OutgoingSms("hello", ["66812345678", "66912345678"], "BENCH")
+            )
+            assert sent.uuid
+            assert sent.ref_no
+            assert (sent.total_msisdn, sent.total_credit, sent.status) == (2, 2, "pending")
+            otp = backend.send_otp(
+                "66812345678", origin="BENCH", template="{code}", ttl=300, code_length=6
+            )
+            assert otp.destination == "66812345678"
+            assert otp.ttl_seconds == 300
+            assert not backend.verify_otp(otp.reference, "000000").verified
+            assert backend.verify_otp(otp.reference, OTP_DIGITS[:6]).verified
+            assert not backend.verify_otp(otp.reference, OTP_DIGITS[:6]).verified  # used
+            assert backend.get_balance() > 0
+        response = requests.post(stub.base_url + "/message/send", json={}, timeout=10)
+        assert response.status_code == 401
+        assert response.json()["success"] is False
+    assert process is not None
+    assert process.returncode == 0  # it stopped when its stdin closed
+
+
+def test_the_stub_provider_holds_each_answer_for_its_latency() -> None:
+    from benchmarks.stub_provider import StubProvider
+
+    with StubProvider(latency=0.05) as stub, requests.Session() as session:
+        session.headers["X-API-Key"] = stub.api_key
+        url = stub.base_url + "/message/credit/balance"
+        began = time.perf_counter()
+        for _ in range(3):
+            session.get(url, timeout=10).raise_for_status()
+        assert time.perf_counter() - began >= 3 * 0.05
 
 
 def test_bench_admin_runs() -> None:
