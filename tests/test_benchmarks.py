@@ -2,8 +2,9 @@
 
 Their figures are not checked here (tiny runs say nothing about speed); only
 that every benchmark starts its simulator or server, measures and prints its
-ratios, and cleans up after itself. The gunicorn benchmark needs wrk
-(``apt-get install wrk``): without it, it is skipped.
+ratios, and cleans up after itself. The gunicorn benchmarks need wrk
+(``apt-get install wrk``), the peer benchmark its own virtualenv
+(``python benchmarks/bench_peer.py --setup``): without them they are skipped.
 """
 
 from __future__ import annotations
@@ -99,6 +100,22 @@ def test_bench_webhooks_runs() -> None:
     )
     assert "receiver ÷ bare view, client-side binding:" in out
     assert "receiver ÷ bare view, server-side binding:" in out
+
+
+def test_bench_peer_runs() -> None:
+    _needs_wrk()
+    from benchmarks.bench_peer import VENV, peer_available
+
+    if not peer_available():
+        pytest.skip(f"no django-phone-verify venv at {VENV} (bench_peer.py --setup makes it)")
+    out = _run(
+        "bench_peer.py",
+        *("--rounds", "1", "--seconds", "0.05", "--floor", "off"),
+        database="peer",
+        timeout=600,
+    )
+    assert "code request, this app ÷ django-phone-verify, no timing floor:" in out
+    assert "check of a right code, this app ÷ peer, no timing floor:" in out
 
 
 def test_harness_pairs_rounds_in_abba_order() -> None:
