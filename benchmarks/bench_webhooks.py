@@ -46,6 +46,7 @@ from benchmarks.serving import (  # noqa: E402
     database_env,
     drop_cache_keys,
     run_wrk,
+    settled,
     write_requests,
     wrk_available,
 )
@@ -108,6 +109,12 @@ class Pool:
             cursor.execute(f"TRUNCATE {tables[2]}")
             cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
 
+    def touched(self) -> int:
+        """Recipients no longer pending."""
+        from django_sepsms.models import Recipient
+
+        return Recipient.objects.exclude(status="pending").count()
+
     def posts(self, path: str, count: int) -> Iterator[Post]:
         """``count`` deliveries, one a recipient, signed now."""
         from django_sepsms.testing import webhook_headers
@@ -128,22 +135,38 @@ def check_bare(result: WrkResult, connections: int) -> None:
     """Every answered request updated one recipient (and a few more were in flight)."""
     from django_sepsms.models import Recipient
 
-    updated = Recipient.objects.filter(status="success").count()
+    updated = settled(Recipient.objects.filter(status="success").count)
     if not result.requests <= updated <= result.requests + connections:
         raise SystemExit(f"bare view: {result.requests} answers but {updated} rows updated")
 
 
 def check_receiver(result: WrkResult, connections: int) -> None:
     """Every answered delivery was stored once, applied, and counted on its message."""
+    from django.db import connection
+    from django.db.models import Count
+
     from django_sepsms.models import Message, WebhookEvent
 
-    stored = WebhookEvent.objects.count()
-    applied = WebhookEvent.objects.filter(outcome=WebhookEvent.Outcome.APPLIED).count()
-    delivered = Message.objects.get().delivered_count
+    events, message = WebhookEvent._meta.db_table, Message._meta.db_table
+
+    def snapshot() -> tuple[int, int, int]:
+        with connection.cursor() as cursor:  # one statement: one consistent view
+            cursor.execute(
+                f"SELECT (SELECT count(*) FROM {events}),"
+                f" (SELECT count(*) FROM {events} WHERE outcome = %s),"
+                f" (SELECT delivered_count FROM {message})",
+                [WebhookEvent.Outcome.APPLIED],
+            )
+            return tuple(cursor.fetchone())
+
+    stored, applied, delivered = settled(snapshot)
     if not result.requests <= stored <= result.requests + connections:
         raise SystemExit(f"receiver: {result.requests} answers but {stored} events stored")
     if applied != stored or delivered != stored:
-        raise SystemExit(f"receiver: {stored} events, {applied} applied, {delivered} counted")
+        outcomes = dict(
+            WebhookEvent.objects.values_list("outcome").annotate(n=Count("id")).order_by()
+        )
+        raise SystemExit(f"receiver: {stored} events ({outcomes}), {delivered} counted")
 
 
 def side(
@@ -173,7 +196,8 @@ def side(
                     f"{name}: {result.bad_status} refused, {result.socket_errors} socket errors"
                 )
             if result.wraps:  # some recipient got two reports: measure again with more
-                pool.grow(2 * len(pool.phones))
+                settled(pool.touched)
+                pool.grow(max(2 * len(pool.phones), 2 * result.requests))
                 continue
             check(result, args.connections)
             # Room for a round twice as fast next time.

@@ -21,15 +21,16 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote, urlsplit
 
 import requests
 
+T = TypeVar("T")
 ROOT = Path(__file__).resolve().parent.parent
 LUA_SCRIPT = Path(__file__).resolve().parent / "wrk_requests.lua"
 #: How long a server may take to answer its first request (a loaded CI machine is slow).
@@ -166,6 +167,23 @@ def drop_cache_keys(prefix: str) -> None:
     client = redis.Redis.from_url(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/15"))
     for key in client.scan_iter(match=f"{prefix}:*", count=1000):
         client.delete(key)
+
+
+def settled(read: Callable[[], T], *, pause: float = 0.3, timeout: float = 60.0) -> T:
+    """What ``read()`` gives once it has not changed for three reads ``pause`` apart.
+
+    When wrk stops, the server still answers the requests it had accepted or
+    queued (on a loaded machine, some time later): a round's rows are checked,
+    and the next round's reset, only after that.
+    """
+    deadline = time.monotonic() + timeout
+    last, same = read(), 0
+    while same < 2 and time.monotonic() < deadline:
+        time.sleep(pause)
+        now = read()
+        same = same + 1 if now == last else 0
+        last = now
+    return last
 
 
 def wrk_available() -> bool:
