@@ -20,7 +20,9 @@ PostgreSQL database and one cache; neither sends an SMS (this app's
   ÷ ``POST peer/phone/verify`` (number, session token, code). Both apps' codes
   are single-use (the peer's ``VERIFY_SECURITY_CODE_ONLY_ONCE``).
 
-Each side's round starts from empty tables. This app's limits are off
+Each side is first driven for ``--prime`` seconds, unmeasured (a worker's
+first answers are slow, and this app's answers wait for the slowest of its
+recent real ones); each side's round starts from empty tables. This app's limits are off
 (``RATELIMITS`` all ``None``, no resend cooldown): nothing is refused. With
 ``--floor off`` this app's answers have no timing floor
 (``OTP_MIN_ANSWER_TIME = 0``; they still wait for the slowest recent real
@@ -54,6 +56,7 @@ from benchmarks.serving import (  # noqa: E402
     database_env,
     drop_cache_keys,
     run_wrk,
+    settled,
     write_requests,
     wrk_available,
 )
@@ -195,8 +198,9 @@ class Bench:
                     connections=self.args.connections,
                     threads=self.args.threads,
                 )
-                if result.wraps:  # a number or code came twice: again, with more
-                    size[0] *= 2
+                if result.wraps:  # a number or code came twice: again, with enough
+                    settled(lambda: count_codes(app, checked=checked))
+                    size[0] = max(2 * size[0], 2 * result.requests)
                     continue
                 self.check(name, app, result, checked=checked)
                 size[0] = max(size[0], 2 * (result.requests + self.args.connections))
@@ -209,11 +213,15 @@ class Bench:
             raise SystemExit(
                 f"{name}: {result.bad_status} refused, {result.socket_errors} socket errors"
             )
-        rows = count_codes(app, checked=checked)
+        rows = settled(lambda: count_codes(app, checked=checked))
         if not result.requests <= rows <= result.requests + self.args.connections:
             raise SystemExit(f"{name}: {result.requests} answers but {rows} codes")
 
     def compare(self, baseline: Side, candidate: Side) -> Comparison:
+        """Both sides primed (each for ``--prime`` seconds), then paired ABBA rounds."""
+        if self.args.prime > 0:
+            baseline.measure(self.args.prime)
+            candidate.measure(self.args.prime)
         return compare(
             baseline,
             candidate,
@@ -324,6 +332,13 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (4).")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (8).")
     parser.add_argument("--threads", type=int, default=1, help="wrk threads (1).")
+    parser.add_argument(
+        "--prime",
+        type=float,
+        default=10.0,
+        help="Seconds each side is driven before the rounds (10): every worker's first, "
+        "slow answers then are no longer among the recent ones this app's answers wait for.",
+    )
     parser.add_argument(
         "--cache",
         choices=["redis", "locmem", "dummy"],
