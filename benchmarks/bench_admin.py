@@ -232,6 +232,11 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=1_000, help="Small size (1,000).")
     parser.add_argument("--big", type=int, default=100_000, help="Recipients of the big message.")
     parser.add_argument("--temperature", choices=["cold", "warm", "both"], default="both")
+    parser.add_argument(
+        "--message-page-only",
+        action="store_true",
+        help="Only the page of the message of --big recipients ÷ that of 10.",
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         raise SystemExit("bench_admin.py fills its tables in SQL on PostgreSQL: set DATABASE_URL.")
@@ -265,7 +270,7 @@ def main() -> None:
             f"\n{'time at ' + f'{large.messages:,}' + ' ÷ at ' + f'{small.messages:,}':44} "
             f"{'median':>6}  (min-max)    ms small  ms large"
         )
-        for temperature in temperatures:
+        for temperature in [] if args.message_page_only else temperatures:
             for name, url, params in PAGES:
                 result = compare(
                     page_side(
@@ -315,7 +320,7 @@ def main() -> None:
             )
             print(line(f"in the large database, {temperature}", result), flush=True)
         print(f"\nqueries per render (at {small.messages:,} / at {large.messages:,}):")
-        for name, url, params in PAGES:
+        for name, url, params in [] if args.message_page_only else PAGES:
             print(
                 f"  {name:42} {queries(client, small, url, params):3} / "
                 f"{queries(client, large, url, params)}"
