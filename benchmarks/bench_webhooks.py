@@ -1,12 +1,26 @@
-"""Signed dr.* webhooks per second through the receiver, against a bare view.
+"""Signed delivery reports per second through the receiver, against a bare view, under gunicorn.
 
-    python benchmarks/bench_webhooks.py [--requests 3000] [--clients 8] [--workers 2]
+    python benchmarks/bench_webhooks.py [--rounds 6] [--seconds 1] [--binding both]
+        [--workers 4] [--connections 8] [--cache redis]
 
-Both run under gunicorn on PostgreSQL in the same run: the bare view parses the
-same JSON and does one indexed UPDATE; the receiver verifies the signature,
-checks the replay window, dedupes, applies the status with its precedence,
-keeps the message counts and stores the event. Prints both rates and the ratio
-(receiver / bare). Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust).
+One gunicorn (sync workers) serves both views from one PostgreSQL database;
+wrk (``apt-get install wrk``) posts signed ``dr.success`` deliveries to them
+through ``wrk_requests.lua``, each for a recipient of one campaign that is
+still pending, none twice. The bare view parses the same JSON and runs one
+indexed ``UPDATE`` of the recipient's row; the receiver (``sepsms:webhook``)
+checks the body's size, the signature and its timestamp, the event name
+against replays under another name (one cache round trip), parses strictly,
+then updates the recipient, keeps the message's counts and stores the event
+(one statement). Before every side's round the rows are reset and vacuumed,
+and the deliveries are signed afresh (so none is older than the round).
+
+Prints, for each binding, the median and min-max of the per-round ratios
+receiver ÷ bare over paired ABBA rounds (see harness.py), and each side's
+median rate as wrk measured it. Targets: >= 0.7 with Django's default
+client-side binding, >= 0.8 with server-side binding and prepared statements.
+Needs PostgreSQL (``DATABASE_URL``'s server, default 127.0.0.1:5432 as
+postgres) and, with ``--cache redis`` (the default, as in production), Redis
+at ``REDIS_URL``.
 """
 
 from __future__ import annotations
@@ -14,180 +28,264 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
-import subprocess
 import sys
-import threading
-import time
+import tempfile
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-DB_NAME = f"sepsms_bench_{os.getpid()}"
-os.environ["BENCH_DB_NAME"] = DB_NAME
+
+from benchmarks.harness import Side, add_round_arguments, compare  # noqa: E402
+from benchmarks.serving import (  # noqa: E402
+    Gunicorn,
+    Post,
+    WrkResult,
+    admin_dsn,
+    database_env,
+    drop_cache_keys,
+    run_wrk,
+    settled,
+    write_requests,
+    wrk_available,
+)
+
+DB_NAME = f"sepsms_bench_webhooks_{os.getpid()}"
+CACHE_PREFIX = f"sepsms-bench-{os.getpid()}"
+SECRET = "whsec_bench"
+TARGETS = {"client": 0.7, "server": 0.8}
+os.environ.update(database_env(os.environ.get("DATABASE_URL"), DB_NAME))
+os.environ["BENCH_CACHE_PREFIX"] = CACHE_PREFIX
 os.environ["DJANGO_SETTINGS_MODULE"] = "benchmarks.webhook_site"
 
 import django  # noqa: E402
 import psycopg  # noqa: E402
-import requests  # noqa: E402
-
-SECRET = "whsec_bench"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+class Pool:
+    """The recipients of one campaign that deliveries are reported for."""
+
+    def __init__(self) -> None:
+        from django_sepsms.models import Message, MessageBatch
+
+        self.message = Message.objects.create(origin="BENCH", text="t", status="pending")
+        self.sms_uuid = str(uuid.uuid4())
+        self.batch = MessageBatch.objects.create(
+            message=self.message, provider_uuid=self.sms_uuid, status="pending"
+        )
+        self.phones: list[str] = []
+
+    def grow(self, size: int) -> None:
+        """At least ``size`` recipients."""
+        from django_sepsms.models import Message, Recipient
+
+        start = len(self.phones)
+        if size <= start:
+            return
+        phones = [f"668{i:08d}" for i in range(start, size)]
+        Recipient.objects.bulk_create(
+            [
+                Recipient(
+                    message=self.message, batch=self.batch, phone=p, status="pending", tx_id=tx(p)
+                )
+                for p in phones
+            ],
+            batch_size=5000,
+        )
+        self.phones += phones
+        Message.objects.filter(pk=self.message.pk).update(recipient_count=size)
+
+    def reset(self) -> None:
+        """Every recipient pending again, no event stored, the tables vacuumed."""
+        from django.db import connection
+
+        from django_sepsms.models import Message, Recipient, WebhookEvent
+
+        Recipient.objects.exclude(status="pending").update(status="pending")
+        Message.objects.update(delivered_count=0, failed_count=0)
+        tables = [m._meta.db_table for m in (Recipient, Message, WebhookEvent)]
+        with connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE {tables[2]}")
+            cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
+
+    def touched(self) -> int:
+        """Recipients no longer pending."""
+        from django_sepsms.models import Recipient
+
+        return Recipient.objects.exclude(status="pending").count()
+
+    def posts(self, path: str, count: int) -> Iterator[Post]:
+        """``count`` deliveries, one a recipient, signed now."""
+        from django_sepsms.testing import webhook_headers
+
+        for phone in self.phones[:count]:
+            payload = {"smsUuid": self.sms_uuid, "msisdn": phone, "txId": tx(phone)}
+            payload["status"] = "success"
+            body = json.dumps(payload, separators=(",", ":"))
+            headers = webhook_headers(body, SECRET, event="dr.success")
+            yield Post(path, body, {**headers, "Content-Type": "application/json"})
 
 
-def seed(count: int) -> tuple[str, list[str]]:
-    from django_sepsms.models import Message, MessageBatch, Recipient
-
-    msg = Message.objects.create(origin="BENCH", text="t", recipient_count=count, status="pending")
-    sms_uuid = str(uuid.uuid4())
-    batch = MessageBatch.objects.create(message=msg, provider_uuid=sms_uuid, status="pending")
-    phones = [f"668{i:08d}" for i in range(count)]
-    Recipient.objects.bulk_create(
-        [
-            Recipient(message=msg, batch=batch, phone=p, status="pending", tx_id=f"tx-{p}")
-            for p in phones
-        ],
-        batch_size=2000,
-    )
-    return sms_uuid, phones
+def tx(phone: str) -> str:
+    return f"tx-{phone}"
 
 
-def reset_rows() -> None:
-    from django_sepsms.models import Message, Recipient, WebhookEvent
+def check_bare(result: WrkResult, connections: int) -> None:
+    """Every answered request updated one recipient (and a few more were in flight)."""
+    from django_sepsms.models import Recipient
 
-    Recipient.objects.update(status="pending")
-    Message.objects.update(delivered_count=0, failed_count=0)
-    WebhookEvent.objects.all().delete()
-
-
-def fire(url: str, bodies: list[tuple[bytes, dict[str, str]]], clients: int) -> float:
-    """Post every body once from ``clients`` threads; return requests per second."""
-    chunks = [bodies[i::clients] for i in range(clients)]
-    errors: list[int] = []
-
-    def run(chunk: list[tuple[bytes, dict[str, str]]]) -> None:
-        with requests.Session() as session:
-            for body, headers in chunk:
-                response = session.post(url, data=body, headers=headers, timeout=30)
-                if response.status_code != 200:
-                    errors.append(response.status_code)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in chunks]
-    start = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    elapsed = time.perf_counter() - start
-    if errors:
-        raise SystemExit(f"{len(errors)} requests failed: {sorted(set(errors))}")
-    return len(bodies) / elapsed
+    updated = settled(Recipient.objects.filter(status="success").count)
+    if not result.requests <= updated <= result.requests + connections:
+        raise SystemExit(f"bare view: {result.requests} answers but {updated} rows updated")
 
 
-def signed_bodies(sms_uuid: str, phones: list[str]) -> list[tuple[bytes, dict[str, str]]]:
-    from django_sepsms.testing import webhook_headers
+def check_receiver(result: WrkResult, connections: int) -> None:
+    """Every answered delivery was stored once, applied, and counted on its message."""
+    from django.db import connection
+    from django.db.models import Count
 
-    out = []
-    for phone in phones:
-        payload = {
-            "smsUuid": sms_uuid,
-            "msisdn": phone,
-            "txId": f"tx-{phone}",
-            "status": "success",
-        }
-        body = json.dumps(payload, separators=(",", ":")).encode()
-        headers = webhook_headers(body, SECRET, event="dr.success")
-        headers["Content-Type"] = "application/json"
-        out.append((body, headers))
-    return out
+    from django_sepsms.models import Message, WebhookEvent
+
+    events, message = WebhookEvent._meta.db_table, Message._meta.db_table
+
+    def snapshot() -> tuple[int, int, int]:
+        with connection.cursor() as cursor:  # one statement: one consistent view
+            cursor.execute(
+                f"SELECT (SELECT count(*) FROM {events}),"
+                f" (SELECT count(*) FROM {events} WHERE outcome = %s),"
+                f" (SELECT delivered_count FROM {message})",
+                [WebhookEvent.Outcome.APPLIED],
+            )
+            return tuple(cursor.fetchone())
+
+    stored, applied, delivered = settled(snapshot)
+    if not result.requests <= stored <= result.requests + connections:
+        raise SystemExit(f"receiver: {result.requests} answers but {stored} events stored")
+    if applied != stored or delivered != stored:
+        outcomes = dict(
+            WebhookEvent.objects.values_list("outcome").annotate(n=Count("id")).order_by()
+        )
+        raise SystemExit(f"receiver: {stored} events ({outcomes}), {delivered} counted")
+
+
+def side(
+    name: str,
+    server: Gunicorn,
+    path: str,
+    pool: Pool,
+    check: Callable[[WrkResult, int], None],
+    args: argparse.Namespace,
+    requests_file: Path,
+) -> Side:
+    """A side whose round resets the rows, signs deliveries afresh and runs wrk."""
+
+    def measure(seconds: float) -> float:
+        while True:
+            pool.reset()
+            write_requests(requests_file, pool.posts(path, len(pool.phones)))
+            result = run_wrk(
+                server.url(path),
+                requests_file,
+                seconds=seconds,
+                connections=args.connections,
+                threads=args.threads,
+            )
+            if result.bad_status or result.socket_errors:
+                raise SystemExit(
+                    f"{name}: {result.bad_status} refused, {result.socket_errors} socket errors"
+                )
+            if result.wraps:  # some recipient got two reports: measure again with more
+                settled(pool.touched)
+                pool.grow(max(2 * len(pool.phones), 2 * result.requests))
+                continue
+            check(result, args.connections)
+            # Room for a round twice as fast next time.
+            pool.grow(4 * (result.requests + args.connections))
+            return result.rate
+
+    return Side(name, measure)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=3000)
-    parser.add_argument("--clients", type=int, default=8)
-    parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--rounds", type=int, default=3)
+    add_round_arguments(parser)
+    parser.add_argument("--binding", choices=["client", "server", "both"], default="both")
     parser.add_argument(
         "--client-side-binding",
-        action="store_true",
-        help="Use Django's default psycopg binding (no prepared statements) in the server.",
+        action="store_const",
+        const="client",
+        dest="binding",
+        help="The same as --binding client.",
     )
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn sync workers (4).")
+    parser.add_argument("--connections", type=int, default=8, help="wrk connections (8).")
+    parser.add_argument("--threads", type=int, default=1, help="wrk threads (1).")
+    parser.add_argument("--cache", choices=["redis", "locmem"], default="redis")
     args = parser.parse_args()
-    if args.client_side_binding:
-        os.environ["BENCH_CLIENT_SIDE_BINDING"] = "1"
+    if not wrk_available():
+        raise SystemExit("bench_webhooks.py drives gunicorn with wrk: apt-get install wrk")
+    os.environ["BENCH_CACHE"] = args.cache
+    bindings = ["client", "server"] if args.binding == "both" else [args.binding]
 
-    admin = psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True)
+    admin = psycopg.connect(admin_dsn(os.environ), autocommit=True)
     admin.execute(f'CREATE DATABASE "{DB_NAME}"')
-    server = None
+    workdir = tempfile.TemporaryDirectory(prefix="sepsms-bench-")
     try:
         django.setup()
         from django.core.management import call_command
 
         call_command("migrate", verbosity=0)
-        sms_uuid, phones = seed(args.requests)
-        port = free_port()
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "benchmarks.webhook_site_wsgi:application",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                str(args.workers),
-                "--log-level",
-                "warning",
-            ],
-            cwd=ROOT,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
-            try:
-                requests.get(base + "/bare/", timeout=1)
-                break
-            except requests.ConnectionError:
-                time.sleep(0.1)
-        bare_rates, app_rates = [], []
-        for _ in range(args.rounds):
-            reset_rows()
-            bare_rates.append(fire(base + "/bare/", signed_bodies(sms_uuid, phones), args.clients))
-            reset_rows()
-            app_rates.append(
-                fire(base + "/sepsms/webhook/", signed_bodies(sms_uuid, phones), args.clients)
-            )
-        from django_sepsms.models import Message
-
-        msg = Message.objects.get()
-        assert msg.delivered_count == args.requests, msg.delivered_count
-        bare, app = max(bare_rates), max(app_rates)
+        pool = Pool()
+        pool.grow(2000)
+        requests_file = Path(workdir.name) / "deliveries.txt"
         print(
-            f"webhooks per run:          {args.requests:,} from {args.clients} clients, "
-            f"gunicorn with {args.workers} workers, PostgreSQL, "
-            f"{'client' if args.client_side_binding else 'server'}-side binding"
+            f"wrk: {args.threads} thread(s), {args.connections} connections; gunicorn: "
+            f"{args.workers} sync workers; PostgreSQL; cache: {args.cache}; "
+            f"signed dr.success deliveries, each for a pending recipient of one campaign"
         )
-        print(f"bare view (parse+UPDATE):  {bare:,.0f} requests/s")
-        print(f"receiver (sepsms:webhook): {app:,.0f} requests/s")
-        rounds = ", ".join(f"{a / b:.2f}" for a, b in zip(app_rates, bare_rates, strict=True))
-        print(f"ratio in each round:       {rounds}")
-        print(f"ratio receiver/bare:       {app / bare:.2f}  (best of each; target >= 0.60)")
+        for binding in bindings:
+            os.environ["BENCH_BINDING"] = binding
+            with Gunicorn(
+                "benchmarks.webhook_site_wsgi:application",
+                env=os.environ,
+                workers=args.workers,
+                probe="/",
+            ) as server:
+                result = compare(
+                    side(
+                        "bare view (parse + UPDATE)",
+                        server,
+                        "/bare/",
+                        pool,
+                        check_bare,
+                        args,
+                        requests_file,
+                    ),
+                    side(
+                        "receiver (sepsms:webhook)",
+                        server,
+                        "/sepsms/webhook/",
+                        pool,
+                        check_receiver,
+                        args,
+                        requests_file,
+                    ),
+                    unit="requests",
+                    rounds=args.rounds,
+                    seconds=args.seconds,
+                )
+            print(result.report(f"receiver ÷ bare view, {binding}-side binding"))
+            print(f"  target: >= {TARGETS[binding]}")
     finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=10)
         from django.db import connections
 
         connections.close_all()
         admin.execute(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)')
         admin.close()
+        workdir.cleanup()
+        if args.cache == "redis":
+            drop_cache_keys(CACHE_PREFIX)
 
 
 if __name__ == "__main__":

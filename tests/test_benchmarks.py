@@ -3,12 +3,15 @@
 Their figures are not checked here (tiny runs say nothing about speed); only
 that every benchmark starts its provider stub, simulator or server, measures
 and prints its ratios, and cleans up after itself; and that the stub provider
-answers the way the HTTP backend expects.
+answers the way the HTTP backend expects. The gunicorn benchmarks need wrk
+(``apt-get install wrk``), the peer benchmark its own virtualenv
+(``python benchmarks/bench_peer.py --setup``): without them they are skipped.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -33,7 +36,7 @@ def _database_url(name: str) -> str:
     return urlunsplit(parts._replace(path=f"/sepsms_smoke_{name}"))
 
 
-def _run(script: str, *args: str, database: str) -> str:
+def _run(script: str, *args: str, database: str, timeout: float = 600) -> str:
     env = {**os.environ, "DATABASE_URL": _database_url(database)}
     env.pop("DJANGO_SETTINGS_MODULE", None)
     result = subprocess.run(
@@ -42,7 +45,7 @@ def _run(script: str, *args: str, database: str) -> str:
         env=env,
         capture_output=True,
         text=True,
-        timeout=600,  # tiny runs, but a loaded machine is slow to create their databases
+        timeout=timeout,  # tiny runs, but a loaded machine is slow to create their databases
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
@@ -134,15 +137,48 @@ def test_the_stub_provider_holds_each_answer_for_its_latency() -> None:
 def test_bench_admin_runs() -> None:
     if connection.vendor != "postgresql":
         pytest.skip("the admin benchmark fills its tables on PostgreSQL (CI runs it)")
-    out = _run("bench_admin.py", "--large", "1500", "--repeat", "1", database="admin")
-    assert "worst time ratio:" in out
+    out = _run(
+        "bench_admin.py",
+        *("--messages", "1500", "--small", "300", "--big", "200"),
+        *("--rounds", "1", "--seconds", "0.01"),
+        database="admin",
+    )
+    assert "messages, kind=otp, cold" in out
+    assert "messages, search by phone, warm" in out
+    assert "a message page: 200 recipients ÷ 10" in out
+    assert "target <= 2.0" in out
+
+
+def _needs_wrk() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the gunicorn benchmarks serve from PostgreSQL (CI runs them)")
+    if shutil.which("wrk") is None:
+        pytest.skip("wrk is not installed (apt-get install wrk)")
 
 
 def test_bench_webhooks_runs() -> None:
-    if connection.vendor != "postgresql":
-        pytest.skip("the webhook benchmark serves from PostgreSQL (CI runs it)")
-    out = _run("bench_webhooks.py", "--requests", "60", "--rounds", "1", database="webhooks")
-    assert "ratio receiver/bare:" in out
+    _needs_wrk()
+    out = _run(
+        "bench_webhooks.py", "--rounds", "1", "--seconds", "0.05", database="webhooks", timeout=600
+    )
+    assert "receiver ÷ bare view, client-side binding:" in out
+    assert "receiver ÷ bare view, server-side binding:" in out
+
+
+def test_bench_peer_runs() -> None:
+    _needs_wrk()
+    from benchmarks.bench_peer import VENV, peer_available
+
+    if not peer_available():
+        pytest.skip(f"no django-phone-verify venv at {VENV} (bench_peer.py --setup makes it)")
+    out = _run(
+        "bench_peer.py",
+        *("--rounds", "1", "--seconds", "0.05", "--floor", "off", "--prime", "0"),
+        database="peer",
+        timeout=600,
+    )
+    assert "code request, this app ÷ django-phone-verify, no timing floor:" in out
+    assert "check of a right code, this app ÷ peer, no timing floor:" in out
 
 
 def test_harness_pairs_rounds_in_abba_order() -> None:
