@@ -1,4 +1,8 @@
-"""System checks for the ``SEPSMS`` settings. Each id is stable and documented."""
+"""System checks for the ``SEPSMS`` settings. Each id is stable and documented.
+
+:func:`check_settings` runs before most commands; :func:`check_deployment`
+only under ``manage.py check --deploy``.
+"""
 
 from __future__ import annotations
 
@@ -83,16 +87,7 @@ def _check_backend() -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     if issubclass(klass, SepsmsBackend):
         key = sepsms_settings.API_KEY
-        if not key:
-            messages.append(
-                Error(
-                    "SEPSMS['API_KEY'] is not set, and the HTTP backend needs it.",
-                    hint="Create a key in the SEPSMS developer dashboard (it starts with "
-                    "'sk_sep_') and load it from the environment.",
-                    id="sepsms.E001",
-                )
-            )
-        elif not key.startswith(contract.API_KEY_PREFIX):
+        if key and not key.startswith(contract.API_KEY_PREFIX):
             messages.append(
                 Warning(
                     f"SEPSMS['API_KEY'] does not start with '{contract.API_KEY_PREFIX}'.",
@@ -101,6 +96,32 @@ def _check_backend() -> list[CheckMessage]:
                 )
             )
         messages += _check_base_url(sepsms_settings.BASE_URL)
+    if sepsms_settings.BATCH_SIZE < 1:
+        messages.append(Error("SEPSMS['BATCH_SIZE'] must be at least 1.", id="sepsms.E007"))
+    return messages
+
+
+@register(Tags.compatibility, deploy=True)
+def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """What a live site needs of ``settings.SEPSMS`` (``manage.py check --deploy``).
+
+    A key, a sender name and a backend that delivers: none of them is needed
+    to migrate, open a shell or run tests, so they never stop those commands.
+    """
+    klass = _backend_class()
+    if not isinstance(getattr(settings, "SEPSMS", {}), Mapping) or klass is None:
+        return []  # sepsms.E000 or sepsms.E005 says what is wrong
+    messages: list[CheckMessage] = []
+    if issubclass(klass, SepsmsBackend) and not sepsms_settings.API_KEY:
+        messages.append(
+            Error(
+                "SEPSMS['API_KEY'] is not set, and the HTTP backend needs it to send.",
+                hint="Create a key in the SEPSMS developer dashboard (it starts with "
+                "'sk_sep_') and load it from the environment. In development, use "
+                "'django_sepsms.backends.console.ConsoleBackend' or the simulator.",
+                id="sepsms.E001",
+            )
+        )
     if (
         issubclass(klass, LocalBackend)
         and not settings.DEBUG
@@ -117,13 +138,12 @@ def _check_backend() -> list[CheckMessage]:
     if not sepsms_settings.ORIGIN:
         messages.append(
             Warning(
-                "SEPSMS['ORIGIN'] is not set: every send must pass origin=.",
+                "SEPSMS['ORIGIN'] is not set: every send must pass origin=, and codes "
+                "cannot be sent.",
                 hint="Set it to a sender name the provider approved for your account.",
                 id="sepsms.W004",
             )
         )
-    if sepsms_settings.BATCH_SIZE < 1:
-        messages.append(Error("SEPSMS['BATCH_SIZE'] must be at least 1.", id="sepsms.E007"))
     return messages
 
 
