@@ -32,6 +32,8 @@ _NON_ATOMIC_CACHES = {
     "django.core.cache.backends.db.DatabaseCache",
 }
 _RATE_UNITS = {"s", "m", "h", "d"}
+#: The task backend that delivery tasks are queued on (``sending.tasks``).
+_TASK_BACKEND = "default"
 
 
 def _backend_class() -> type | None:
@@ -62,6 +64,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_ratelimits()
     messages += _check_cache()
     messages += _check_proxies()
+    messages += _check_tasks()
     unknown = sepsms_settings.unknown_keys()
     if unknown:
         messages.append(
@@ -280,6 +283,54 @@ def _check_proxies() -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _task_backends() -> Any:
+    """Django's task backends (``django.tasks``, or the backport), or None without either."""
+    try:
+        from django.tasks import (  # type: ignore[import-not-found,unused-ignore]
+            task_backends,  # an optional dependency: Django 6
+        )
+    except ImportError:
+        try:
+            from django_tasks import (  # type: ignore[no-redef,assignment,unused-ignore]
+                task_backends,  # an optional dependency: the backport on Django 5.2
+            )
+        except ImportError:
+            return None
+    return task_backends
+
+
+def _check_tasks() -> list[CheckMessage]:
+    if not sepsms_settings.USE_TASKS:
+        return []
+    backends = _task_backends()
+    if backends is None:
+        return [
+            Error(
+                "SEPSMS['USE_TASKS'] is on, but Django's task framework is not installed.",
+                hint='Use Django 6, or on Django 5.2 pip install "django-sepsms[tasks]" and '
+                'add "django_tasks" to INSTALLED_APPS.',
+                id="sepsms.E017",
+            )
+        ]
+    try:
+        backend = backends[_TASK_BACKEND]
+    except Exception:
+        return []  # Django's own checks of TASKS say what is wrong
+    if getattr(backend, "supports_defer", False):
+        return []
+    return [
+        Warning(
+            f"SEPSMS['USE_TASKS'] is on, but the task backend {_TASK_BACKEND!r} "
+            f"({type(backend).__name__}) cannot run a task later.",
+            hint="A batch stopped by a passing error (no connection, over the provider's "
+            "rate) is then recorded failed instead of tried again 30 seconds later, and an "
+            "immediate backend sends inside the request. Use a queue with workers, such as "
+            "django-tasks-db's DatabaseBackend, or turn USE_TASKS off.",
+            id="sepsms.W008",
+        )
+    ]
 
 
 def _check_base_url(url: str) -> list[CheckMessage]:

@@ -186,6 +186,50 @@ def test_the_deploy_checks_leave_broken_settings_to_the_others() -> None:
     assert ids(BACKEND="nowhere.Backend", API_KEY="") == ["sepsms.E005"]
 
 
+try:
+    import django.tasks  # noqa: F401
+
+    TASKS_PACKAGE = "django.tasks"  # Django 6
+except ImportError:
+    TASKS_PACKAGE = "django_tasks"  # the backport on Django 5.2
+
+
+@pytest.mark.parametrize(
+    ("backend", "expected"),
+    [
+        ("backends.immediate.ImmediateBackend", ["sepsms.W008"]),  # Django 6's default TASKS
+        ("backends.dummy.DummyBackend", []),
+    ],
+)
+def test_tasks_on_a_backend_that_cannot_run_them_later(backend: str, expected: list[str]) -> None:
+    tasks = {"default": {"BACKEND": f"{TASKS_PACKAGE}.{backend}"}}
+    with override_settings(TASKS=tasks):
+        assert ids(USE_TASKS=True) == expected
+        assert ids(USE_TASKS=False) == []
+    with override_settings(TASKS={"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}):
+        assert ids(USE_TASKS=True) == []
+
+
+def test_the_tasks_check_names_the_backend() -> None:
+    tasks = {"default": {"BACKEND": f"{TASKS_PACKAGE}.backends.immediate.ImmediateBackend"}}
+    with override_settings(SEPSMS={**GOOD, "USE_TASKS": True}, CACHES=REDIS, TASKS=tasks):
+        (warning,) = check_settings()
+    assert "'default' (ImmediateBackend) cannot run a task later" in warning.msg
+    assert "recorded failed instead of tried again 30 seconds later" in (warning.hint or "")
+
+
+def test_tasks_without_the_task_framework(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "django.tasks", None)  # import fails
+    monkeypatch.setitem(sys.modules, "django_tasks", None)
+    assert ids(USE_TASKS=True) == ["sepsms.E017"]
+    assert ids(USE_TASKS=False) == []
+
+
+def test_a_task_backend_that_cannot_load_is_left_to_django() -> None:
+    with override_settings(TASKS={"default": {"BACKEND": "nowhere.Backend"}}):
+        assert ids(USE_TASKS=True) == []
+
+
 def test_webhook_body_limit() -> None:
     assert ids(WEBHOOK_MAX_BODY_SIZE=100) == ["sepsms.E014"]
 
