@@ -1,4 +1,8 @@
-"""System checks for the ``SEPSMS`` settings. Each id is stable and documented."""
+"""System checks for the ``SEPSMS`` settings. Each id is stable and documented.
+
+:func:`check_settings` runs before most commands; :func:`check_deployment`
+only under ``manage.py check --deploy``.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,8 @@ _NON_ATOMIC_CACHES = {
     "django.core.cache.backends.db.DatabaseCache",
 }
 _RATE_UNITS = {"s", "m", "h", "d"}
+#: The task backend that delivery tasks are queued on (``sending.tasks``).
+_TASK_BACKEND = "default"
 
 
 def _backend_class() -> type | None:
@@ -58,6 +64,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_ratelimits()
     messages += _check_cache()
     messages += _check_proxies()
+    messages += _check_tasks()
     unknown = sepsms_settings.unknown_keys()
     if unknown:
         messages.append(
@@ -83,16 +90,7 @@ def _check_backend() -> list[CheckMessage]:
     messages: list[CheckMessage] = []
     if issubclass(klass, SepsmsBackend):
         key = sepsms_settings.API_KEY
-        if not key:
-            messages.append(
-                Error(
-                    "SEPSMS['API_KEY'] is not set, and the HTTP backend needs it.",
-                    hint="Create a key in the SEPSMS developer dashboard (it starts with "
-                    "'sk_sep_') and load it from the environment.",
-                    id="sepsms.E001",
-                )
-            )
-        elif not key.startswith(contract.API_KEY_PREFIX):
+        if key and not key.startswith(contract.API_KEY_PREFIX):
             messages.append(
                 Warning(
                     f"SEPSMS['API_KEY'] does not start with '{contract.API_KEY_PREFIX}'.",
@@ -101,6 +99,32 @@ def _check_backend() -> list[CheckMessage]:
                 )
             )
         messages += _check_base_url(sepsms_settings.BASE_URL)
+    if sepsms_settings.BATCH_SIZE < 1:
+        messages.append(Error("SEPSMS['BATCH_SIZE'] must be at least 1.", id="sepsms.E007"))
+    return messages
+
+
+@register(Tags.compatibility, deploy=True)
+def check_deployment(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """What a live site needs of ``settings.SEPSMS`` (``manage.py check --deploy``).
+
+    A key, a sender name and a backend that delivers: none of them is needed
+    to migrate, open a shell or run tests, so they never stop those commands.
+    """
+    klass = _backend_class()
+    if not isinstance(getattr(settings, "SEPSMS", {}), Mapping) or klass is None:
+        return []  # sepsms.E000 or sepsms.E005 says what is wrong
+    messages: list[CheckMessage] = []
+    if issubclass(klass, SepsmsBackend) and not sepsms_settings.API_KEY:
+        messages.append(
+            Error(
+                "SEPSMS['API_KEY'] is not set, and the HTTP backend needs it to send.",
+                hint="Create a key in the SEPSMS developer dashboard (it starts with "
+                "'sk_sep_') and load it from the environment. In development, use "
+                "'django_sepsms.backends.console.ConsoleBackend' or the simulator.",
+                id="sepsms.E001",
+            )
+        )
     if (
         issubclass(klass, LocalBackend)
         and not settings.DEBUG
@@ -117,13 +141,12 @@ def _check_backend() -> list[CheckMessage]:
     if not sepsms_settings.ORIGIN:
         messages.append(
             Warning(
-                "SEPSMS['ORIGIN'] is not set: every send must pass origin=.",
+                "SEPSMS['ORIGIN'] is not set: every send must pass origin=, and codes "
+                "cannot be sent.",
                 hint="Set it to a sender name the provider approved for your account.",
                 id="sepsms.W004",
             )
         )
-    if sepsms_settings.BATCH_SIZE < 1:
-        messages.append(Error("SEPSMS['BATCH_SIZE'] must be at least 1.", id="sepsms.E007"))
     return messages
 
 
@@ -260,6 +283,54 @@ def _check_proxies() -> list[CheckMessage]:
             )
         ]
     return []
+
+
+def _task_backends() -> Any:
+    """Django's task backends (``django.tasks``, or the backport), or None without either."""
+    try:
+        from django.tasks import (  # type: ignore[import-not-found,unused-ignore]
+            task_backends,  # an optional dependency: Django 6
+        )
+    except ImportError:
+        try:
+            from django_tasks import (  # type: ignore[no-redef,assignment,unused-ignore]
+                task_backends,  # an optional dependency: the backport on Django 5.2
+            )
+        except ImportError:
+            return None
+    return task_backends
+
+
+def _check_tasks() -> list[CheckMessage]:
+    if not sepsms_settings.USE_TASKS:
+        return []
+    backends = _task_backends()
+    if backends is None:
+        return [
+            Error(
+                "SEPSMS['USE_TASKS'] is on, but Django's task framework is not installed.",
+                hint='Use Django 6, or on Django 5.2 pip install "django-sepsms[tasks]" and '
+                'add "django_tasks" to INSTALLED_APPS.',
+                id="sepsms.E017",
+            )
+        ]
+    try:
+        backend = backends[_TASK_BACKEND]
+    except Exception:
+        return []  # Django's own checks of TASKS say what is wrong
+    if getattr(backend, "supports_defer", False):
+        return []
+    return [
+        Warning(
+            f"SEPSMS['USE_TASKS'] is on, but the task backend {_TASK_BACKEND!r} "
+            f"({type(backend).__name__}) cannot run a task later.",
+            hint="A batch stopped by a passing error (no connection, over the provider's "
+            "rate) is then recorded failed instead of tried again 30 seconds later, and an "
+            "immediate backend sends inside the request. Use a queue with workers, such as "
+            "django-tasks-db's DatabaseBackend, or turn USE_TASKS off.",
+            id="sepsms.W008",
+        )
+    ]
 
 
 def _check_base_url(url: str) -> list[CheckMessage]:

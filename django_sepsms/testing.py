@@ -1,13 +1,76 @@
-"""Helpers for testing a project that uses django-sepsms."""
+"""Helpers for testing a project that uses django-sepsms: signed webhooks, and the
+locmem backend with an empty outbox for Django ``TestCase`` classes
+(:class:`SmsOutboxMixin`); the pytest plugin gives the same to every test."""
 
 from __future__ import annotations
 
 import json
 import time
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.test import TestCase, override_settings
+
+import django_sepsms
 
 from . import contract
 from .webhooks.signature import build_signature_header
+
+#: The backend tests get: it keeps each SMS in ``django_sepsms.outbox``.
+LOCMEM_BACKEND = "django_sepsms.backends.locmem.LocmemBackend"
+
+if TYPE_CHECKING:
+    from django.test import SimpleTestCase
+
+    _TestCaseBase = SimpleTestCase
+else:
+    _TestCaseBase = object
+
+
+def locmem_settings(sepsms: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """``sepsms`` (by default ``settings.SEPSMS``) with the locmem backend.
+
+    Everything else is kept: the sender name, the OTP settings, ``USE_TASKS``.
+    ``ALLOW_LOCAL_BACKEND_IN_PRODUCTION`` is set, since the backend is the
+    tests' choice, not the site's (test settings usually have ``DEBUG = False``).
+    """
+    current = getattr(settings, "SEPSMS", None) if sepsms is None else sepsms
+    return {
+        **(current if isinstance(current, Mapping) else {}),
+        "BACKEND": LOCMEM_BACKEND,
+        "ALLOW_LOCAL_BACKEND_IN_PRODUCTION": True,
+    }
+
+
+class SmsOutboxMixin(_TestCaseBase):
+    """Mix into a Django ``TestCase``: its tests get the locmem backend, and
+    :attr:`sms_outbox` (``django_sepsms.outbox``) is empty at the start of each.
+
+    A ``@override_settings(SEPSMS=...)`` on the class or a test still wins.
+    """
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        # Before the class's own overrides, which are applied inside this one.
+        locmem = override_settings(SEPSMS=locmem_settings())
+        locmem.enable()
+        cls.addClassCleanup(locmem.disable)
+        super().setUpClass()
+
+    def setUp(self) -> None:
+        django_sepsms.outbox.clear()
+        self.addCleanup(django_sepsms.outbox.clear)
+        super().setUp()
+
+    @property
+    def sms_outbox(self) -> list[Any]:
+        """The messages sent so far by this test (``django_sepsms.outbox``)."""
+        return django_sepsms.outbox
+
+
+class SmsTestCase(SmsOutboxMixin, TestCase):
+    """A Django ``TestCase`` with the locmem backend and an empty :attr:`sms_outbox`."""
 
 
 def sign_webhook(
