@@ -205,6 +205,8 @@ class HttpTransport:
                     json=json,
                     params=params,
                     timeout=(self.connect_timeout, self.timeout),
+                    # A redirect would carry the API key and the body to wherever it points.
+                    allow_redirects=False,
                 )
             except requests.RequestException as exc:
                 error = self._transport_error(method, path, exc)
@@ -219,6 +221,14 @@ class HttpTransport:
                     continue
                 raise error from None
             logger.debug("%s %s -> %s", method, path, response.status_code)
+            if 300 <= response.status_code < 400:
+                logger.error(
+                    "%s %s: HTTP %s, a redirect, not followed", method, path, response.status_code
+                )
+                raise ConfigurationError(
+                    f"The SMS provider answered HTTP {response.status_code}, a redirect, which is "
+                    'not followed (the API key would go with it): check SEPSMS["BASE_URL"].'
+                )
             if response.status_code < 400:
                 return self._result(response, method)
             error = error_from_response(
