@@ -184,8 +184,8 @@ class Recipient(models.Model):
         # Every recorded number writes these indexes, and so does every status
         # change (a status is in an index, so no update is heap-only): keep them
         # few and narrow. Each row passes through the common statuses, which
-        # the statuses' index leaves out; it holds the rare ones that the
-        # dashboard and the admin's filters look for among millions.
+        # the statuses' index leaves out; it holds the rare ones, newest first,
+        # that the dashboard and the admin's filters look for among millions.
         indexes = [
             models.Index(fields=["batch", "phone"], name="sepsms_rcpt_batch_phone"),
             models.Index(
@@ -193,8 +193,8 @@ class Recipient(models.Model):
             ),
             models.Index(fields=["phone"], name="sepsms_rcpt_phone"),
             models.Index(
-                fields=["status", "id"],
-                name="sepsms_rcpt_rare_status_id",
+                fields=["id", "status"],
+                name="sepsms_rcpt_rare_status",
                 condition=~models.Q(status__in=COMMON_RECIPIENT_STATUSES),
             ),
         ]

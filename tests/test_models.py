@@ -80,4 +80,4 @@ def test_a_recipient_in_a_common_status_writes_four_indexes(status: str) -> None
     sorted(set(Recipient.Status.values) - set(COMMON_RECIPIENT_STATUSES)),
 )
 def test_a_recipient_in_a_rare_status_is_in_the_statuses_index(status: str) -> None:
-    assert "sepsms_rcpt_rare_status_id" in _indexes_written(status)
+    assert "sepsms_rcpt_rare_status" in _indexes_written(status)
