@@ -200,10 +200,10 @@ class Bench:
                 )
                 if result.wraps:  # a number or code came twice: again, with enough
                     settled(lambda: count_codes(app, checked=checked))
-                    size[0] = max(2 * size[0], 2 * result.requests)
+                    size[0] = max(2 * size[0], int(1.5 * result.requests))
                     continue
                 self.check(name, app, result, checked=checked)
-                size[0] = max(size[0], 2 * (result.requests + self.args.connections))
+                size[0] = max(size[0], int(1.5 * result.requests) + 2 * self.args.connections)
                 return result.rate
 
         return Side(name, measure)
@@ -335,8 +335,8 @@ def main() -> None:
     parser.add_argument(
         "--prime",
         type=float,
-        default=10.0,
-        help="Seconds each side is driven before the rounds (10): every worker's first, "
+        default=5.0,
+        help="Seconds each side is driven before the rounds (5): every worker's first, "
         "slow answers then are no longer among the recent ones this app's answers wait for.",
     )
     parser.add_argument(

@@ -51,6 +51,8 @@ SEPSMS: dict[str, object] = {
     "OTP_TEMPLATE": "code {code} ref {ref}",
     "RATELIMITS": dict.fromkeys(DEFAULT_RATELIMITS),
     "OTP_RESEND_COOLDOWN": 0,
+    # Codes made before a round must still be good when it checks them.
+    "OTP_TTL": 3600,
 }
 if os.environ.get("BENCH_OTP_FLOOR"):
     SEPSMS["OTP_MIN_ANSWER_TIME"] = float(os.environ["BENCH_OTP_FLOOR"])
@@ -62,7 +64,7 @@ PHONE_VERIFICATION = {
     "TOKEN_LENGTH": 6,
     "MESSAGE": "code {security_code}",
     "APP_NAME": "BENCH",
-    "SECURITY_CODE_EXPIRATION_SECONDS": 600,
+    "SECURITY_CODE_EXPIRATION_SECONDS": 3600,
     # One check per code, as this app's codes.
     "VERIFY_SECURITY_CODE_ONLY_ONCE": True,
 }
