@@ -54,6 +54,10 @@ ensure_openssl() {
     || echo "notice: openssl not installed; the TLS tests will fail" >&2
 }
 
+ensure_wrk() {  # the HTTP load generator the gunicorn benchmarks' smoke tests drive
+  command -v wrk >/dev/null 2>&1 || _apt_install wrk || echo "notice: wrk not installed; the gunicorn benchmarks' smoke tests are skipped" >&2
+}
+
 ensure_chromium() {
   if command -v chromium >/dev/null 2>&1 || [ -n "${CHROMIUM_PATH:-}" ]; then return 0; fi
   _apt_install chromium || echo "notice: Chromium not installed; browser tests will fail" >&2
