@@ -53,6 +53,8 @@ class SepsmsPhoneAdapterMixin:
     - ``generate_phone_verification_code``: ``OTP_CODE_LENGTH`` random digits.
     - ``send_verification_code_sms``: the code in ``OTP_TEMPLATE`` through the
       configured backend, within every send limit; a limit passed answers 429.
+      A number another account owns is sent nothing (allauth's change-number
+      page would send it a code).
     - ``send_unknown_account_sms``, ``send_account_already_exists_sms``: no
       SMS, the same limits and answer time (nothing tells the numbers apart).
     - ``phone_form_field``, ``clean_phone``: any form ``normalize_phone``
@@ -70,7 +72,10 @@ class SepsmsPhoneAdapterMixin:
 
     # -- the codes -------------------------------------------------------
 
-    def generate_phone_verification_code(self, *, user: AbstractBaseUser, phone: str) -> str:
+    def generate_phone_verification_code(
+        self, *, user: AbstractBaseUser | None = None, phone: str | None = None
+    ) -> str:
+        # Keyword arguments since allauth 65.14; earlier releases pass none.
         return make_relayed_code()
 
     @sensitive_variables("code")
@@ -80,7 +85,7 @@ class SepsmsPhoneAdapterMixin:
         request = self._current_request()
         purpose = PURPOSE_VERIFY if _in_verification(kwargs) else PURPOSE_LOGIN
         try:
-            relay_code(request, phone, code, purpose=purpose)
+            relay_code(request, phone, code, purpose=purpose, user=user)
         except OtpRateLimited as exc:
             self._respond_rate_limited(request, exc)
 

@@ -8,8 +8,9 @@ only carries the code to the phone, as :mod:`.flows` carries its own:
   a code goes out or not;
 - the delivery log records the message as an OTP whose code is masked
   (``Message.kind`` ``otp``); only the SMS on the wire holds the code;
-- a number that gets no code (:func:`relay_decoy`) sends nothing, yet takes
-  the same limits and ends at the same deadline (:mod:`.timing`) as a real one;
+- a number that gets no code (:func:`relay_decoy`, or :func:`relay_code` for
+  a number another account owns) sends nothing, yet takes the same limits and
+  ends at the same deadline (:mod:`.timing`) as a real one;
 - a send the provider refused or lost is logged (number masked) and answered
   like any other, so no answer tells a registered number from another.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
@@ -27,7 +29,7 @@ from .. import contract
 from ..backends.loading import get_backend
 from ..conf import sepsms_settings
 from ..exceptions import SepsmsError, error_code_of
-from ..models import Message
+from ..models import Message, PhoneNumber
 from ..phone import mask_phone, normalize_phone
 from ..sending import PreparedMessage, deliver_message, record_message, resolve_origin
 from . import limits
@@ -46,16 +48,25 @@ def make_relayed_code() -> str:
 
 
 @sensitive_variables()
-def relay_code(request: HttpRequest | None, raw_phone: str, code: str, *, purpose: str) -> None:
-    """Send ``code``, made and checked elsewhere, to ``raw_phone`` in ``OTP_TEMPLATE``.
+def relay_code(
+    request: HttpRequest | None, raw_phone: str, code: str, *, purpose: str, user: Any
+) -> None:
+    """Send ``code``, made and checked elsewhere for ``user``, to ``raw_phone``
+    in ``OTP_TEMPLATE``.
 
     Raises ``ValidationError`` (bad number) or
     :class:`~django_sepsms.exceptions.OtpRateLimited` (nothing sent then).
-    A failed send is logged, not raised (see the module's docstring).
+    Nothing is sent to a number another account owns, and a failed send is
+    logged, not raised (see the module's docstring).
     """
     started = time.monotonic()
     phone = normalize_phone(raw_phone)
     recent = limits.check_send(phone, limits.client_ip(request), read=samples_source(_STEP))
+    owner = PhoneNumber.objects.filter(phone=phone).values_list("user_id", flat=True).first()
+    if owner is not None and owner != getattr(user, "pk", None):
+        logger.info("Code for %s (%s) not sent: another account's", mask_phone(phone), purpose)
+        answer_decoy(_STEP, started, recent)
+        return
     try:
         _send(phone, code)
     except SepsmsError as exc:

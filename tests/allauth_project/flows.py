@@ -164,3 +164,36 @@ def test_signup_with_a_taken_number_sends_no_code_to_it(sms_outbox: list[Any]) -
     assert page.status_code == 302
     assert sms_outbox == []
     assert PhoneNumber.objects.get().user_id == owner.pk
+
+
+def log_in(client: Client, outbox: list[Any]) -> None:
+    """Log in through allauth's code pages, as a person would (a recent login for
+    the pages that ask for one)."""
+    request_login_code(client)
+    client.post(reverse("account_confirm_login_code"), {"code": code_in(outbox)})
+    assert logged_in(client) is not None
+    outbox.clear()
+
+
+def test_a_changed_number_replaces_the_old_one(sms_outbox: list[Any]) -> None:
+    user = make_user()
+    client = Client()
+    log_in(client, sms_outbox)
+    page = client.post(reverse("account_change_phone"), {"phone": "089-876-5432"})
+    assert page.status_code == 302, page.content.decode()[:2000]
+    new = OTHER.removeprefix("+")
+    assert PhoneNumber.objects.get().phone == MSISDN  # until the new one is proved
+    page = client.post(reverse("account_verify_phone"), {"code": code_in(sms_outbox, new)})
+    assert page.status_code == 302, page.content.decode()[:2000]
+    assert list(PhoneNumber.objects.values_list("user_id", "phone")) == [(user.pk, new)]
+
+
+def test_another_accounts_number_is_never_sent_a_code_nor_moved(sms_outbox: list[Any]) -> None:
+    make_user()
+    other = make_user(OTHER.removeprefix("+"), "malee")
+    client = Client()
+    log_in(client, sms_outbox)
+    page = client.post(reverse("account_change_phone"), {"phone": OTHER})
+    assert page.status_code == 302  # as for a free number: nothing tells them apart
+    assert sms_outbox == []
+    assert PhoneNumber.objects.get(user=other).phone == OTHER.removeprefix("+")
