@@ -44,6 +44,12 @@ def adapter() -> Any:
     return found
 
 
+def test_without_allauth_in_installed_apps_nothing_is_checked() -> None:
+    from django_sepsms.contrib.allauth import check_allauth_settings
+
+    assert check_allauth_settings() == []
+
+
 @pytest.mark.django_db
 def test_a_number_lives_in_phone_number_once_verified(django_user_model: Any) -> None:
     user = django_user_model.objects.create_user("somchai")

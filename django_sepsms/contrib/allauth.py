@@ -21,10 +21,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from django.apps import apps
+from django.conf import settings
+from django.core.checks import CheckMessage, Warning
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.views.decorators.debug import sensitive_variables
 
 from ..exceptions import OtpRateLimited
@@ -203,3 +207,51 @@ class SepsmsPhoneAdapterMixin:
 def _in_verification(kwargs: dict[str, Any]) -> bool:
     """allauth passes ``reauthentication`` only for login codes."""
     return "reauthentication" not in kwargs
+
+
+#: allauth's settings that make it send again without asking the adapter about
+#: numbers that get no code, so that its answers tell them apart.
+_RESEND_SETTINGS = (
+    ("LOGIN_BY_CODE_MAX_RESEND_COUNT", "ACCOUNT_LOGIN_BY_CODE_SUPPORTS_RESEND"),
+    ("PHONE_VERIFICATION_MAX_RESEND_COUNT", "ACCOUNT_PHONE_VERIFICATION_SUPPORTS_RESEND"),
+)
+
+
+def check_allauth_settings() -> list[CheckMessage]:
+    """``sepsms.W009`` and ``sepsms.W010``, when allauth's adapter uses the mixin."""
+    if not apps.is_installed("allauth.account"):
+        return []
+    from allauth.account import app_settings
+
+    try:
+        adapter = import_string(app_settings.ADAPTER)
+    except ImportError:
+        return []
+    if not (isinstance(adapter, type) and issubclass(adapter, SepsmsPhoneAdapterMixin)):
+        return []
+    messages: list[CheckMessage] = []
+    telling = [name for attr, name in _RESEND_SETTINGS if getattr(app_settings, attr, 0)]
+    if not app_settings.PREVENT_ENUMERATION:
+        telling.append("ACCOUNT_PREVENT_ENUMERATION = False")
+    if telling:
+        messages.append(
+            Warning(
+                f"allauth's {', '.join(telling)} let its phone pages tell registered "
+                "numbers from others.",
+                hint="Leave allauth's resend options off and ACCOUNT_PREVENT_ENUMERATION "
+                "on: a new code is then asked for on the first page, which takes the "
+                "same limits for every number.",
+                id="sepsms.W009",
+            )
+        )
+    if settings.SESSION_ENGINE == "django.contrib.sessions.backends.signed_cookies":
+        messages.append(
+            Warning(
+                "allauth keeps each code in the session, and signed-cookie sessions "
+                "hand it to the browser.",
+                hint="Use a session engine that keeps sessions on the server "
+                "(database, cache or cached_db).",
+                id="sepsms.W010",
+            )
+        )
+    return messages

@@ -17,6 +17,8 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
+from django_sepsms.checks import check_settings
+from django_sepsms.contrib.allauth import check_allauth_settings
 from django_sepsms.models import Message, PhoneNumber
 
 pytestmark = pytest.mark.django_db
@@ -197,3 +199,39 @@ def test_another_accounts_number_is_never_sent_a_code_nor_moved(sms_outbox: list
     assert page.status_code == 302  # as for a free number: nothing tells them apart
     assert sms_outbox == []
     assert PhoneNumber.objects.get(user=other).phone == OTHER.removeprefix("+")
+
+
+def check_ids() -> list[str]:
+    return [message.id or "" for message in check_allauth_settings()]
+
+
+def test_the_projects_settings_pass_the_checks() -> None:
+    assert check_ids() == []
+    assert [m.id for m in check_settings() if m.id in {"sepsms.W009", "sepsms.W010"}] == []
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"ACCOUNT_LOGIN_BY_CODE_SUPPORTS_RESEND": True},
+        {"ACCOUNT_PHONE_VERIFICATION_SUPPORTS_RESEND": 2},
+        {"ACCOUNT_PREVENT_ENUMERATION": False},
+    ],
+)
+def test_settings_that_tell_numbers_apart_are_warned_of(setting: dict[str, Any]) -> None:
+    with override_settings(**setting):
+        assert check_ids() == ["sepsms.W009"]
+        assert "sepsms.W009" in [m.id for m in check_settings()]
+
+
+def test_signed_cookie_sessions_are_warned_of() -> None:
+    with override_settings(SESSION_ENGINE="django.contrib.sessions.backends.signed_cookies"):
+        assert check_ids() == ["sepsms.W010"]
+
+
+def test_an_adapter_without_the_mixin_is_not_checked() -> None:
+    with override_settings(
+        ACCOUNT_ADAPTER="allauth.account.adapter.DefaultAccountAdapter",
+        ACCOUNT_PREVENT_ENUMERATION=False,
+    ):
+        assert check_ids() == []
