@@ -19,8 +19,10 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from django_sepsms.models import PhoneNumber
+from tests.first_hour import rst_blocks
 
 ROOT = Path(__file__).resolve().parent.parent
+PROJECT = ROOT / "tests" / "allauth_project"
 HAS_ALLAUTH = importlib.util.find_spec("allauth") is not None
 
 
@@ -32,6 +34,31 @@ def test_the_module_imports_without_allauth(monkeypatch: pytest.MonkeyPatch) -> 
     module = importlib.import_module("django_sepsms.contrib.allauth")
     assert module.SepsmsPhoneAdapterMixin.__name__ == "SepsmsPhoneAdapterMixin"
     monkeypatch.delitem(sys.modules, "django_sepsms.contrib.allauth")
+
+
+def section(path: Path, marker: str, end: str | None = None) -> str:
+    """The lines of ``path`` after the line ``# --- marker ---`` (up to ``# --- end ---``)."""
+    text = path.read_text(encoding="utf-8")
+    start = text.index(f"# --- {marker} ---\n") + len(f"# --- {marker} ---\n")
+    stop = text.index(f"# --- {end} ---", start) if end else len(text)
+    return text[start:stop].strip("\n")
+
+
+@pytest.mark.parametrize(
+    ("caption", "path", "marker", "end"),
+    [
+        ("adapter.py", "adapter.py", "the adapter", None),
+        ("settings.py", "settings.py", "settings", "end of settings"),
+        ("tests.py", "example.py", "the example", None),
+    ],
+)
+def test_the_docs_show_the_test_projects_code(
+    caption: str, path: str, marker: str, end: str | None
+) -> None:
+    """docs/allauth.rst's blocks are the code the test project runs (its module path aside)."""
+    (block,) = [b for b in rst_blocks(ROOT / "docs" / "allauth.rst") if b.caption == caption]
+    tested = section(PROJECT / path, marker, end).replace("tests.allauth_project.", "myproject.")
+    assert block.text == tested
 
 
 def adapter() -> Any:
@@ -84,6 +111,7 @@ def test_allauths_pages_on_the_mixin() -> None:
         "-m",
         "pytest",
         "tests/allauth_project/flows.py",
+        "tests/allauth_project/example.py",
         "--ds=tests.allauth_project.settings",
         "-q",
         "-p",

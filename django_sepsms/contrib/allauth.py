@@ -79,7 +79,7 @@ class SepsmsPhoneAdapterMixin:
     def generate_phone_verification_code(
         self, *, user: AbstractBaseUser | None = None, phone: str | None = None
     ) -> str:
-        # Keyword arguments since allauth 65.14; earlier releases pass none.
+        # Keyword arguments since allauth 65.13; earlier releases pass none.
         return make_relayed_code()
 
     @sensitive_variables("code")

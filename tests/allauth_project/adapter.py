@@ -1,4 +1,4 @@
-"""The project's account adapter, as docs/allauth.rst shows it."""
+"""The project's account adapter, as docs/allauth.rst shows it (after the marker)."""
 
 # --- the adapter ---
 from allauth.account.adapter import DefaultAccountAdapter
