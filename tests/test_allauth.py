@@ -36,6 +36,14 @@ def test_the_module_imports_without_allauth(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.delitem(sys.modules, "django_sepsms.contrib.allauth")
 
 
+def coverage_is_measured() -> bool:
+    try:
+        import coverage
+    except ImportError:
+        return False
+    return coverage.Coverage.current() is not None
+
+
 def section(path: Path, marker: str, end: str | None = None) -> str:
     """The lines of ``path`` after the line ``# --- marker ---`` (up to ``# --- end ---``)."""
     text = path.read_text(encoding="utf-8")
@@ -106,8 +114,10 @@ def test_allauths_pages_on_the_mixin() -> None:
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     env = {**os.environ, "PYTHONPATH": path}
     env.pop("DJANGO_SETTINGS_MODULE", None)
-    command = [
-        sys.executable,
+    command = [sys.executable]
+    if coverage_is_measured():  # the process's lines count in the run's coverage
+        command += ["-m", "coverage", "run", "--parallel-mode", "--rcfile=pyproject.toml"]
+    command += [
         "-m",
         "pytest",
         "tests/allauth_project/flows.py",

@@ -8,6 +8,7 @@ driven with Django's test client, on the locmem backend.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -128,6 +129,21 @@ def test_an_unknown_number_is_answered_like_a_known_one_and_sent_nothing(
     assert (unknown.status_code, unknown["Location"]) == (known.status_code, known["Location"])
     assert [m.recipients for m in sms_outbox] == [[MSISDN]]
     assert Message.objects.count() == 1
+
+
+def test_unknown_and_known_numbers_both_wait_for_the_answer_floor(
+    sms_outbox: list[Any],
+) -> None:
+    make_user()
+    floor = 0.2
+    taken = {}
+    with override_settings(SEPSMS={**settings.SEPSMS, "OTP_MIN_ANSWER_TIME": floor}):
+        for phone in (PHONE, OTHER):
+            started = time.monotonic()
+            assert request_login_code(Client(), phone).status_code == 302
+            taken[phone] = time.monotonic() - started
+    assert min(taken.values()) >= floor, taken
+    assert len(sms_outbox) == 1
 
 
 def test_the_cooldown_holds_known_and_unknown_numbers_alike(sms_outbox: list[Any]) -> None:
