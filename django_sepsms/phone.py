@@ -24,15 +24,35 @@ _ACCEPTED_TYPES = {
 }
 _MAX_INPUT_LENGTH = 32
 
+#: A number as the app takes it: text in any usual form, or a
+#: ``phonenumbers.PhoneNumber`` (django-phonenumber-field's ``PhoneNumber`` is one).
+PhoneInput = str | phonenumbers.PhoneNumber
+
 
 def normalize_phone(value: object) -> str:
     """Return ``value`` as ``66xxxxxxxxx`` or raise :class:`ValidationError`.
 
-    Accepts ``0812345678``, ``66812345678``, ``+66 81-234-5678`` and the like.
+    Accepts ``0812345678``, ``66812345678``, ``+66 81-234-5678`` and the like,
+    and ``phonenumbers.PhoneNumber`` objects (django-phonenumber-field's
+    ``PhoneNumber`` too), read by their country code, not the region.
     Only mobile numbers of the allowed regions and prefixes pass
     (``SEPSMS["PHONE_REGION"]`` and ``SEPSMS["PHONE_ALLOWED_PREFIXES"]``).
     """
     return phone_normalizer()(value)
+
+
+def phone_text(value: object) -> str:
+    """``value`` as text to read a number from: a ``phonenumbers.PhoneNumber``
+    (django-phonenumber-field's ``PhoneNumber`` is one) in E.164 (``+66812345678``,
+    whatever its own display format), or its input when it could not be parsed;
+    ``None`` as ``""``; anything else as ``str()``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, phonenumbers.PhoneNumber):
+        if value.country_code and value.national_number:
+            return phonenumbers.format_number(value, phonenumbers.PhoneNumberFormat.E164)
+        return str(value.raw_input or "")
+    return str(value if value is not None else "")
 
 
 def phone_normalizer() -> Callable[[object], str]:
@@ -113,7 +133,7 @@ class _Rules:
 
     def normalize(self, value: object) -> str:
         """:func:`normalize_phone` under these rules."""
-        raw = str(value if value is not None else "").strip()
+        raw = (value if type(value) is str else phone_text(value)).strip()
         common = self._common
         found = common.match(raw) if common is not None else None
         if found is None:
