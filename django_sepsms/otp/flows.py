@@ -46,7 +46,7 @@ from ..backends.base import BaseBackend
 from ..backends.loading import get_backend
 from ..conf import sepsms_settings
 from ..models import PhoneNumber
-from ..phone import mask_phone, normalize_phone
+from ..phone import format_local, mask_phone, normalize_phone
 from . import limits
 from .challenges import VerificationResult, attempt_otp, replaceable, verify_otp
 from .codes import code_ttl, make_decoy_reference
@@ -71,7 +71,7 @@ class CodeRequest:
 
     @property
     def masked_phone(self) -> str:
-        return mask_phone(self.phone)
+        return format_local(self.phone, masked=True)
 
 
 @dataclass(frozen=True)
