@@ -391,3 +391,11 @@ def test_a_database_error_mid_send_still_records_the_answers_in_flight(
     assert len(sms_outbox) == 2  # the two requests that went out...
     assert statuses[:2] == [Message.Status.COMPLETED] * 2  # ...are both on record
     assert statuses[2:] == [Message.Status.QUEUED] * 2
+
+
+def test_errors_about_a_recipient_name_it_as_people_read_it(sms_outbox: list[Any]) -> None:
+    with pytest.raises(ValidationError) as info:
+        send_sms("Hi {name}", ["0812345678"], variables={"0912345678": {"name": "Malee"}})
+    assert info.value.messages == [
+        "Variables are given for 091-234-5678, which is not a recipient."
+    ]
