@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gettext
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.messages import WARNING
+from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
@@ -153,3 +155,16 @@ def test_thai_catalogue_is_complete_and_compiled() -> None:
         catalog: dict[object, str] = gettext.GNUTranslations(mo)._catalog  # type: ignore[attr-defined]
     expected = {(e.key if e.msgid_plural is None else (e.key, 0)): e.msgstr[0] for e in entries}
     assert {k: v for k, v in catalog.items() if k != ""} == expected
+
+
+@pytest.mark.skipif(shutil.which("xgettext") is None, reason="needs GNU gettext")
+def test_thai_catalogue_covers_every_marked_string(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "example_project"
+    shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns("__pycache__", "*.mo", "*.sqlite3"))
+    monkeypatch.chdir(copy)
+    call_command("makemessages", locale=["th"], no_obsolete=True, verbosity=0)
+    extracted = parse_po(copy / "locale" / "th" / "LC_MESSAGES" / "django.po")[1:]
+    ours = parse_po(ROOT / "locale" / "th" / "LC_MESSAGES" / "django.po")[1:]
+    assert {e.key for e in extracted} == {e.key for e in ours}
