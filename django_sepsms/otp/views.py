@@ -22,7 +22,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 
 from ..exceptions import CodeUnavailable, OtpRateLimited
 from ..models import PhoneNumber
-from ..phone import mask_phone
+from ..phone import format_local
 from ..redaction import hide_sensitive_values
 from .flows import CodeRequest, check_code, request_code
 from .forms import CodeForm, PhoneForm
@@ -129,7 +129,7 @@ class VerifyView(_FlowView):
             wait = 0
         return {
             "form": form,
-            "masked_phone": mask_phone(flow["phone"]),
+            "masked_phone": format_local(flow["phone"], masked=True),
             "reference": flow["reference"],
             "resend_wait": wait,
             "start_url": resolve_url(self.start_url)
@@ -231,7 +231,7 @@ class PhoneVerifyView(LoginRequiredMixin, VerifyView):
             request,
             "sepsms/phone_done.html",
             {
-                "masked_phone": mask_phone(phone),
+                "masked_phone": format_local(phone, masked=True),
                 "continue_url": resolve_url(settings.LOGIN_REDIRECT_URL),
             },
         )

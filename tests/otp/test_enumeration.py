@@ -106,6 +106,7 @@ _VOLATILE_PAGE = [
     (re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"'), "CSRF"),
     (re.compile(r'<span class="sepsms-ref">[^<]*</span>'), "REF"),
     (re.compile(r"\d+\*+\d+"), "MASKED"),
+    (re.compile(r"0x+-x+-x+\d+"), "MASKED"),  # the pages' local form
     # A wait in seconds read off the clock: rounded, as a second can tick between two runs.
     (re.compile(r"\b(\d+)( seconds| s)\b"), lambda m: f"{about(m.group(1))}{m.group(2)}"),
 ]
