@@ -36,6 +36,7 @@ from ..models import Message, OtpChallenge
 from ..phone import PhoneInput, mask_phone, normalize_phone
 from ..sending import PreparedMessage, deliver_message, record_message, resolve_origin
 from ..signals import otp_failed, otp_sent, otp_verified, send_after_commit
+from ..telemetry import hooks as telemetry
 from ..tracking.events import apply_waiting_events
 from .codes import (
     ascii_digits,
@@ -157,7 +158,9 @@ def attempt_otp(
             logger.warning("OTP to %s may or may not have been sent: %s", mask_phone(phone), code)
         else:
             logger.warning("OTP to %s could not be sent: %s", mask_phone(phone), code)
+        telemetry.otp_requested(purpose, challenge.mode, status)
         return challenge, exc
+    telemetry.otp_requested(purpose, challenge.mode, "sent")
     send_after_commit(otp_sent, OtpChallenge, challenge=challenge, request=request)
     return challenge, None
 
@@ -258,6 +261,7 @@ def verify_otp(
             qs = qs.filter(purpose=purpose)
         challenge = qs.exclude(reference="").order_by("-created_at", "-id").first()
         result = _check(challenge, pin, now, backend)
+    telemetry.otp_checked(result.verified, result.reason, purpose)
     if result.verified:
         send_after_commit(otp_verified, OtpChallenge, challenge=result.challenge, request=request)
     else:
@@ -297,6 +301,7 @@ def _check(
         return VerificationResult(False, Reason.EXPIRED, challenge)
     if challenge.attempts >= challenge.max_attempts:
         _save(challenge, status=OtpChallenge.Status.EXHAUSTED)
+        telemetry.otp_locked("attempts", "verify")
         return VerificationResult(False, Reason.EXHAUSTED, challenge)
 
     challenge.attempts += 1
@@ -322,6 +327,7 @@ def _check(
         return VerificationResult(True, Reason.VERIFIED, challenge)
     if challenge.attempts >= challenge.max_attempts:
         _save(challenge, status=OtpChallenge.Status.EXHAUSTED)
+        telemetry.otp_locked("attempts", "verify")
     else:
         _save(challenge)
     return VerificationResult(False, Reason.WRONG, challenge)
@@ -350,3 +356,4 @@ def _save(challenge: OtpChallenge, *, status: str | None = None) -> None:
             "expires_at",
         ]
     )
+
