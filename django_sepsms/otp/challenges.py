@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -357,3 +358,41 @@ def _save(challenge: OtpChallenge, *, status: str | None = None) -> None:
         ]
     )
 
+
+async def asend_otp(
+    phone: str,
+    *,
+    purpose: str = Purpose.VERIFY,
+    user: Any = None,
+    request: HttpRequest | None = None,
+    backend: BaseBackend | None = None,
+) -> OtpChallenge:
+    """:func:`send_otp` for async code: the same arguments, result and errors.
+
+    It runs in the caller's sync thread (``thread_sensitive=True``): the challenge
+    is written before the send and updated after it, on the connection Django
+    keeps for that thread. The event loop goes on meanwhile.
+    """
+    return await sync_to_async(send_otp, thread_sensitive=True)(
+        phone, purpose=purpose, user=user, request=request, backend=backend
+    )
+
+
+@sensitive_variables()
+async def averify_otp(
+    reference: str,
+    pin: str,
+    *,
+    phone: str | None = None,
+    purpose: str | None = None,
+    request: HttpRequest | None = None,
+    backend: BaseBackend | None = None,
+) -> VerificationResult:
+    """:func:`verify_otp` for async code: the same arguments and result.
+
+    The check locks the challenge's row in a transaction, so it runs in the
+    caller's sync thread (``thread_sensitive=True``), as the ORM requires.
+    """
+    return await sync_to_async(verify_otp, thread_sensitive=True)(
+        reference, pin, phone=phone, purpose=purpose, request=request, backend=backend
+    )
