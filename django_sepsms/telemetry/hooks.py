@@ -14,7 +14,7 @@ from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any, TypeVar
 
-from .. import contract
+from .. import contract, signals
 from ..exceptions import (
     AmbiguousRequestError,
     ConfigurationError,
@@ -230,10 +230,14 @@ _SCOPE_KIND = re.compile(r"[a-z][a-z_]{0,31}")
 def record_pumping_episode(scope: str) -> None:
     """Count one episode of the SMS-pumping guard tightening sending for ``scope``.
 
-    Only the scope's kind is kept (``"prefix:6681"`` counts as ``prefix``): a
-    scope may name part of a number or an address, which never becomes an attribute.
+    Only the scope's kind is kept: a range of numbers (``"6681"``, or
+    ``"prefix:6681"``) counts as ``prefix``, a word (``"site"``) as itself. The
+    digits of a number never become an attribute.
     """
-    kind = str(scope).split(":", 1)[0].strip().lower()
+    text = str(scope).strip().lower()
+    kind = text.split(":", 1)[0]
+    if text.isdigit():
+        kind = "prefix"
     add(
         "sepsms.pumping.episodes",
         1,
@@ -244,3 +248,11 @@ def record_pumping_episode(scope: str) -> None:
 def on_pumping_suspected(sender: Any, scope: str = "", **kwargs: Any) -> None:
     """A receiver for the ``pumping_suspected`` signal: :func:`record_pumping_episode`."""
     record_pumping_episode(scope)
+
+
+# Where the pumping guard is installed, its signal counts each episode.
+_pumping_suspected = getattr(signals, "pumping_suspected", None)
+if _pumping_suspected is not None:
+    _pumping_suspected.connect(
+        on_pumping_suspected, dispatch_uid="django_sepsms.telemetry.pumping_episodes"
+    )

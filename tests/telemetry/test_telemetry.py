@@ -258,14 +258,25 @@ def test_throttle_waits_and_pumping_episodes(seen: Seen) -> None:
     waits()
     (point,) = seen.points("sepsms.provider.throttle.waits")
     assert point == ({"sepsms.limit": "send"}, 1)
+    telemetry.record_pumping_episode("6681")
     telemetry.record_pumping_episode("prefix:6681")
-    telemetry.on_pumping_suspected(None, scope="global")
-    telemetry.record_pumping_episode("66812345678")
+    telemetry.on_pumping_suspected(None, scope="site", sent=40, verified=1)
+    telemetry.record_pumping_episode("+66 81")
     assert seen.points("sepsms.pumping.episodes") == [
-        ({"sepsms.pumping.scope": "prefix"}, 1),
-        ({"sepsms.pumping.scope": "global"}, 1),
+        ({"sepsms.pumping.scope": "prefix"}, 2),
+        ({"sepsms.pumping.scope": "site"}, 1),
         ({"sepsms.pumping.scope": "other"}, 1),
     ]
+
+
+def test_the_pumping_guards_signal_counts_an_episode(seen: Seen) -> None:
+    from django_sepsms import signals
+
+    signal = getattr(signals, "pumping_suspected", None)
+    if signal is None:
+        pytest.skip("no pumping guard here")
+    signal.send(None, scope="6681", sent=40, verified=1)
+    assert seen.points("sepsms.pumping.episodes") == [({"sepsms.pumping.scope": "prefix"}, 1)]
 
 
 def test_one_run_shows_every_documented_name_and_no_number_code_or_key(
@@ -276,7 +287,7 @@ def test_one_run_shows_every_documented_name_and_no_number_code_or_key(
         webhooks(client)
         secrets += codes(sms_outbox)
     waits()
-    telemetry.record_pumping_episode("prefix:6681")
+    telemetry.record_pumping_episode("6681")
     assert {s.name for s in seen.spans.get_finished_spans()} == set(documented("Spans"))
     assert seen.metric_names() == documented("Metrics")
     numbers = ["812345678", "912345678", "861112222", "898765432", "6681234", "tx-9"]
