@@ -202,7 +202,7 @@ def note_webhook(event: str, outcome: str) -> None:
 def otp_requested(purpose: str, mode: str, outcome: str) -> None:
     """A code was asked for: ``outcome`` is ``sent``, ``send_failed``, ``unconfirmed``
     or ``decoy`` (a number that may not get one: no SMS, and no ``mode``)."""
-    attributes = {"sepsms.otp.purpose": purpose, "sepsms.outcome": outcome}
+    attributes = {"sepsms.otp.purpose": safe_code(str(purpose)), "sepsms.outcome": outcome}
     if mode:
         attributes["sepsms.otp.mode"] = mode
     add("sepsms.otp.requested", 1, attributes)
@@ -211,7 +211,7 @@ def otp_requested(purpose: str, mode: str, outcome: str) -> None:
 def otp_checked(verified: bool, reason: str, purpose: str | None) -> None:
     """A code was checked: verified, or failed for ``reason``."""
     if verified:
-        add("sepsms.otp.verified", 1, {"sepsms.otp.purpose": purpose or "any"})
+        add("sepsms.otp.verified", 1, {"sepsms.otp.purpose": safe_code(purpose or "any")})
     else:
         add("sepsms.otp.failed", 1, {"sepsms.otp.reason": reason})
 
