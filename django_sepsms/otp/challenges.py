@@ -360,7 +360,7 @@ def _save(challenge: OtpChallenge, *, status: str | None = None) -> None:
 
 
 async def asend_otp(
-    phone: str,
+    phone: PhoneInput,
     *,
     purpose: str = Purpose.VERIFY,
     user: Any = None,
@@ -383,7 +383,7 @@ async def averify_otp(
     reference: str,
     pin: str,
     *,
-    phone: str | None = None,
+    phone: PhoneInput | None = None,
     purpose: str | None = None,
     request: HttpRequest | None = None,
     backend: BaseBackend | None = None,

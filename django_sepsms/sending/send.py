@@ -59,7 +59,7 @@ def get_balance(*, backend: BaseBackend | None = None) -> int:
 
 async def asend_sms(
     message: str,
-    recipients: str | Iterable[str],
+    recipients: PhoneInput | Iterable[PhoneInput],
     *,
     origin: str | None = None,
     scheduled_at: datetime | None = None,
