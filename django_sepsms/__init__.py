@@ -23,10 +23,21 @@ _LAZY = {
     "get_balance": "django_sepsms.sending",
     "send_otp": "django_sepsms.otp",
     "verify_otp": "django_sepsms.otp",
+    # The async twins, as Django names them.
+    "asend_sms": "django_sepsms.sending",
+    "asend_bulk": "django_sepsms.sending",
+    "aget_balance": "django_sepsms.sending",
+    "asend_otp": "django_sepsms.otp",
+    "averify_otp": "django_sepsms.otp",
 }
 
 __all__ = [
     "__version__",
+    "aget_balance",
+    "asend_bulk",
+    "asend_otp",
+    "asend_sms",
+    "averify_otp",
     "get_backend",
     "get_balance",
     "outbox",
@@ -38,9 +49,9 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .backends.loading import get_backend
-    from .otp import send_otp, verify_otp
-    from .sending import get_balance, send_sms
-    from .sending.bulk import send_bulk
+    from .otp import asend_otp, averify_otp, send_otp, verify_otp
+    from .sending import aget_balance, asend_sms, get_balance, send_sms
+    from .sending.bulk import asend_bulk, send_bulk
 
 
 def __getattr__(name: str) -> Any:

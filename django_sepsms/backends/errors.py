@@ -20,6 +20,7 @@ from ..exceptions import (
     ProviderValidationError,
     RateLimitedError,
 )
+from ..telemetry import hooks as telemetry
 
 _BY_PREFIX: list[tuple[str, type[ProviderError]]] = [
     (contract.ERROR_INVALID_CREDENTIALS, AuthenticationError),
@@ -78,6 +79,7 @@ def error_from_response(
         else:
             klass = _BY_STATUS.get(status, ProviderError)
     retry_after = parse_retry_after((headers or {}).get(contract.HEADER_RETRY_AFTER))
+    telemetry.provider_error(status, code)
     return klass(
         message or f"The provider answered HTTP {status}.",
         status=status,

@@ -24,6 +24,7 @@ from django.core.cache import BaseCache, caches
 
 from ..conf import sepsms_settings
 from ..exceptions import RateLimitedError
+from ..telemetry import hooks as telemetry
 
 _MAX_SUBWINDOWS = 12
 #: Limits up to this many requests get one cache key per slot (exact).
@@ -65,6 +66,7 @@ def acquire(
                 code="local.throttled",
                 retry_after=max(1.0, wait),
             )
+        telemetry.throttle_waited(name, wait)
         sleep(wait)
         waited += wait
 

@@ -28,6 +28,7 @@ from ..exceptions import (
     ProviderUnavailableError,
     SepsmsError,
 )
+from ..telemetry import hooks as telemetry
 from . import pools, throttle
 from .errors import error_from_response
 
@@ -173,6 +174,7 @@ class HttpTransport:
     # Every frame from here down (requests, urllib3, http.client) holds the key
     # header and the body, which may carry a pin or a text with a code.
     @sensitive_variables()
+    @telemetry.provider_call
     def _request(
         self,
         method: str,
@@ -196,6 +198,7 @@ class HttpTransport:
         attempt = 0
         while True:
             attempt += 1
+            telemetry.note_attempt(attempt)
             spent += self._throttle(throttle_as, may_wait())
             try:
                 response = pool.request(
@@ -221,6 +224,7 @@ class HttpTransport:
                     continue
                 raise error from None
             logger.debug("%s %s -> %s", method, path, response.status_code)
+            telemetry.note_attempt(attempt, response.status_code)
             if 300 <= response.status_code < 400:
                 logger.error(
                     "%s %s: HTTP %s, a redirect, not followed", method, path, response.status_code

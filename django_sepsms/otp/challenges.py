@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import QuerySet
@@ -36,6 +37,7 @@ from ..models import Message, OtpChallenge
 from ..phone import PhoneInput, mask_phone, normalize_phone
 from ..sending import PreparedMessage, deliver_message, record_message, resolve_origin
 from ..signals import otp_failed, otp_sent, otp_verified, send_after_commit
+from ..telemetry import hooks as telemetry
 from ..tracking.events import apply_waiting_events
 from .codes import (
     ascii_digits,
@@ -157,7 +159,9 @@ def attempt_otp(
             logger.warning("OTP to %s may or may not have been sent: %s", mask_phone(phone), code)
         else:
             logger.warning("OTP to %s could not be sent: %s", mask_phone(phone), code)
+        telemetry.otp_requested(purpose, challenge.mode, status)
         return challenge, exc
+    telemetry.otp_requested(purpose, challenge.mode, "sent")
     send_after_commit(otp_sent, OtpChallenge, challenge=challenge, request=request)
     return challenge, None
 
@@ -258,6 +262,7 @@ def verify_otp(
             qs = qs.filter(purpose=purpose)
         challenge = qs.exclude(reference="").order_by("-created_at", "-id").first()
         result = _check(challenge, pin, now, backend)
+    telemetry.otp_checked(result.verified, result.reason, purpose)
     if result.verified:
         send_after_commit(otp_verified, OtpChallenge, challenge=result.challenge, request=request)
     else:
@@ -297,6 +302,7 @@ def _check(
         return VerificationResult(False, Reason.EXPIRED, challenge)
     if challenge.attempts >= challenge.max_attempts:
         _save(challenge, status=OtpChallenge.Status.EXHAUSTED)
+        telemetry.otp_locked("attempts", "verify")
         return VerificationResult(False, Reason.EXHAUSTED, challenge)
 
     challenge.attempts += 1
@@ -322,6 +328,7 @@ def _check(
         return VerificationResult(True, Reason.VERIFIED, challenge)
     if challenge.attempts >= challenge.max_attempts:
         _save(challenge, status=OtpChallenge.Status.EXHAUSTED)
+        telemetry.otp_locked("attempts", "verify")
     else:
         _save(challenge)
     return VerificationResult(False, Reason.WRONG, challenge)
@@ -349,4 +356,43 @@ def _save(challenge: OtpChallenge, *, status: str | None = None) -> None:
             "error_code",
             "expires_at",
         ]
+    )
+
+
+async def asend_otp(
+    phone: PhoneInput,
+    *,
+    purpose: str = Purpose.VERIFY,
+    user: Any = None,
+    request: HttpRequest | None = None,
+    backend: BaseBackend | None = None,
+) -> OtpChallenge:
+    """:func:`send_otp` for async code: the same arguments, result and errors.
+
+    It runs in the caller's sync thread (``thread_sensitive=True``): the challenge
+    is written before the send and updated after it, on the connection Django
+    keeps for that thread. The event loop goes on meanwhile.
+    """
+    return await sync_to_async(send_otp, thread_sensitive=True)(
+        phone, purpose=purpose, user=user, request=request, backend=backend
+    )
+
+
+@sensitive_variables()
+async def averify_otp(
+    reference: str,
+    pin: str,
+    *,
+    phone: PhoneInput | None = None,
+    purpose: str | None = None,
+    request: HttpRequest | None = None,
+    backend: BaseBackend | None = None,
+) -> VerificationResult:
+    """:func:`verify_otp` for async code: the same arguments and result.
+
+    The check locks the challenge's row in a transaction, so it runs in the
+    caller's sync thread (``thread_sensitive=True``), as the ORM requires.
+    """
+    return await sync_to_async(verify_otp, thread_sensitive=True)(
+        reference, pin, phone=phone, purpose=purpose, request=request, backend=backend
     )

@@ -45,8 +45,10 @@ from django.views.decorators.debug import sensitive_variables
 from ..backends.base import BaseBackend
 from ..backends.loading import get_backend
 from ..conf import sepsms_settings
+from ..exceptions import OtpRateLimited
 from ..models import PhoneNumber
 from ..phone import format_local, mask_phone, normalize_phone
+from ..telemetry import hooks as telemetry
 from . import limits
 from .challenges import VerificationResult, attempt_otp, replaceable, verify_otp
 from .codes import code_ttl, make_decoy_reference
@@ -123,7 +125,11 @@ def request_code(
     started = time.monotonic()
     phone = normalize_phone(raw_phone)
     # The recent answer times are read in the limits' round trip, for decoys alike.
-    recent = limits.check_send(phone, limits.client_ip(request), read=samples_source("send"))
+    try:
+        recent = limits.check_send(phone, limits.client_ip(request), read=samples_source("send"))
+    except OtpRateLimited as exc:
+        telemetry.otp_locked(exc.limit, "send")
+        raise
     now = timezone.now()
     backend = get_backend()
     expires_at = _whole_second(now + timedelta(seconds=code_ttl(backend)))
@@ -134,6 +140,7 @@ def request_code(
         answer_real("send", started, recent)
     else:
         reference = make_decoy_reference(backend)
+        telemetry.otp_requested(purpose, "", "decoy")
         # DEBUG, for development only: by design, nothing tells this number
         # apart in production logs. Logged before the answer's padding, which
         # absorbs its cost.
@@ -193,7 +200,11 @@ def check_code(
     """
     started = time.monotonic()
     ip = limits.client_ip(request)
-    attempt = limits.check_verify(phone, ip, read=samples_source("verify"))
+    try:
+        attempt = limits.check_verify(phone, ip, read=samples_source("verify"))
+    except OtpRateLimited as exc:
+        telemetry.otp_locked(exc.limit, "verify")
+        raise
     result = verify_otp(reference, pin, phone=phone, purpose=purpose, request=request)
     if result.verified:
         attempt.forgive()  # check_verify counted it as a wrong code in advance

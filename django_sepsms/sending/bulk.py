@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 import phonenumbers
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -130,6 +131,34 @@ def send_bulk(
         else:
             deliver_message(msg, fail_silently=True, progress=progress)
     return report
+
+
+async def asend_bulk(
+    message: str,
+    recipients: Iterable[RecipientItem],
+    *,
+    origin: str | None = None,
+    scheduled_at: datetime | None = None,
+    key: str | None = None,
+    deliver: bool = True,
+    progress: Callable[[int], None] | None = None,
+) -> BulkReport:
+    """:func:`send_bulk` for async code: the same arguments, report and errors.
+
+    The campaign is recorded and sent in the caller's sync thread
+    (``thread_sensitive=True``, for the database's sake); ``recipients`` (an
+    ordinary iterable) is read there, a batch at a time, and ``progress`` is
+    called there.
+    """
+    return await sync_to_async(send_bulk, thread_sensitive=True)(
+        message,
+        recipients,
+        origin=origin,
+        scheduled_at=scheduled_at,
+        key=key,
+        deliver=deliver,
+        progress=progress,
+    )
 
 
 def _campaign_message(

@@ -16,6 +16,7 @@ from ..exceptions import (
     error_code_of,
 )
 from ..models import Message, MessageBatch, Recipient
+from ..telemetry import hooks as telemetry
 from ..tracking.events import apply_waiting_events, resolve_unconfirmed
 from ..tracking.totals import refresh_message_totals
 
@@ -92,9 +93,10 @@ def record_batch_result(batch: MessageBatch, result: SendResult) -> None:
             sent_at=now,
         )
         # Unconfirmed too: a late answer to a batch given up as abandoned.
-        Recipient.objects.filter(
+        moved = Recipient.objects.filter(
             batch=batch, status__in=[Recipient.Status.QUEUED, Recipient.Status.UNCONFIRMED]
         ).update(status=recipient_status, status_changed_at=now)
+    telemetry.recipients_reached(recipient_status, moved)
     batch.provider_uuid, batch.ref_no, batch.status = result.uuid, result.ref_no, status
     batch.total_credit, batch.blocked_count = result.total_credit, result.blocked_count
     batch.sent_at = now
@@ -115,9 +117,10 @@ def record_batch_error(batch: MessageBatch, exc: SepsmsError) -> None:
             error_message=str(exc)[:_ERROR_TEXT_LENGTH],
             sent_at=now if ambiguous else None,
         )
-        Recipient.objects.filter(batch=batch).update(
+        moved = Recipient.objects.filter(batch=batch).update(
             status=rstatus, error_code="" if ambiguous else code[:64], status_changed_at=now
         )
+    telemetry.recipients_reached(rstatus, moved)
     if ambiguous:
         # Its delivery reports may already be here, waiting for a uuid.
         batch.status = status
@@ -153,6 +156,7 @@ def mark_unconfirmed_not_sent(msg: Message) -> int:
             error_code=NOT_SENT_CODE,
             error_message="Recorded as never sent after checking the provider.",
         )
+    telemetry.recipients_reached(Recipient.Status.FAILED, changed)
     refresh_message_totals(msg)
     return changed
 
@@ -163,9 +167,10 @@ def fail_remaining(msg: Message, exc: SepsmsError) -> None:
     now = timezone.now()
     with transaction.atomic():
         batches = msg.batches.filter(status=Message.Status.QUEUED)
-        Recipient.objects.filter(batch__in=batches).update(
+        failed = Recipient.objects.filter(batch__in=batches).update(
             status=Recipient.Status.FAILED, error_code=code, status_changed_at=now
         )
+        telemetry.recipients_reached(Recipient.Status.FAILED, failed)
         batches.update(
             status=Message.Status.FAILED,
             error_code=code,

@@ -1,10 +1,13 @@
-"""The entry points of sending: :func:`send_sms` and :func:`get_balance`."""
+"""The entry points of sending: :func:`send_sms` and :func:`get_balance`, and their
+async twins :func:`asend_sms` and :func:`aget_balance`."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
+
+from asgiref.sync import sync_to_async
 
 from ..backends.base import BaseBackend
 from ..backends.loading import get_backend
@@ -52,3 +55,39 @@ def get_balance(*, backend: BaseBackend | None = None) -> int:
     """The account's remaining credits, asked of the backend."""
     with backend or get_backend() as connection:
         return connection.get_balance()
+
+
+async def asend_sms(
+    message: str,
+    recipients: PhoneInput | Iterable[PhoneInput],
+    *,
+    origin: str | None = None,
+    scheduled_at: datetime | None = None,
+    variables: Mapping[str, Mapping[str, Any]] | None = None,
+    fail_silently: bool = False,
+    backend: BaseBackend | None = None,
+) -> Message:
+    """:func:`send_sms` for async code: the same arguments, result and errors.
+
+    The send runs in the caller's sync thread (``thread_sensitive=True``), where
+    Django keeps the database connection and its transactions: the event loop
+    goes on meanwhile. ``recipients`` is read in that thread.
+    """
+    return await sync_to_async(send_sms, thread_sensitive=True)(
+        message,
+        recipients,
+        origin=origin,
+        scheduled_at=scheduled_at,
+        variables=variables,
+        fail_silently=fail_silently,
+        backend=backend,
+    )
+
+
+async def aget_balance(*, backend: BaseBackend | None = None) -> int:
+    """:func:`get_balance` for async code.
+
+    It touches no database, so it runs in a worker thread of its own
+    (``thread_sensitive=False``) and never waits behind the request's other sync work.
+    """
+    return await sync_to_async(get_balance, thread_sensitive=False)(backend=backend)

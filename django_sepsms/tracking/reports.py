@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from ..models import Message, MessageBatch, Recipient
 from ..signals import delivery_status_changed, send_after_commit
+from ..telemetry import hooks as telemetry
 from .sql import announce_change, apply_in_one_statement
 from .status import (
     MESSAGE_RANK,
@@ -84,6 +85,7 @@ def apply_recipient_report(
             old_status=old,
             new_status=status,
         )
+    telemetry.recipients_reached(status)
     return Change(found=True, changed=True, old_status=old, new_status=status)
 
 
@@ -101,6 +103,7 @@ def _apply_on_postgresql(
                 found=True, changed=False, old_status=row.old_status, new_status=row.old_status
             )
         announce_change(row, status, tx_id)
+    telemetry.recipients_reached(status)
     return Change(found=True, changed=True, old_status=row.old_status, new_status=status)
 
 
@@ -135,7 +138,8 @@ def apply_message_report(sms_uuid: str, status: str) -> Change:
                 )
             )
         )
-        Message.objects.filter(
+        if Message.objects.filter(
             pk=batch.message_id, status__in=message_statuses_below(target)
-        ).update(status=target)
+        ).update(status=target):
+            telemetry.messages_reached(target)
     return Change(found=True, changed=True, old_status=old, new_status=status)

@@ -18,6 +18,7 @@ from django.db import connection
 
 from ..models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient, WebhookEvent
 from ..signals import delivery_status_changed, send_after_commit
+from ..telemetry import hooks as telemetry
 
 _SAFE_LITERAL = re.compile(r"[a-z_]+")
 
@@ -235,4 +236,6 @@ def receive_report_in_one_statement(
             phone=phone,
             batch_id=batch_id,
         )
+    if outcome == WebhookEvent.Outcome.APPLIED:
+        telemetry.recipients_reached(status)
     return Received(event_id, outcome, applied_at, recipient)

@@ -26,6 +26,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from ..models import FAILED_RECIPIENT_STATUSES, Message, MessageBatch, Recipient, WebhookEvent
+from ..telemetry import hooks as telemetry
 from .status import (
     lock_message,
     message_status_expression,
@@ -42,10 +43,13 @@ def refresh_message_totals(msg: Message) -> None:
     is either in what that statement reads or added by its own transaction
     after it (both take the same lock), never overwritten by an older sum.
     """
+    before = msg.status
     with transaction.atomic():
         lock_message(msg.pk)
         Message.objects.filter(pk=msg.pk).update(**_totals(), updated_at=timezone.now())
         msg.refresh_from_db(fields=_TOTAL_FIELDS)
+    if msg.status != before:
+        telemetry.messages_reached(msg.status)
 
 
 def settle_sole_batch(msg: Message, batch: MessageBatch, delivered: int) -> bool:
@@ -85,6 +89,8 @@ def settle_sole_batch(msg: Message, batch: MessageBatch, delivered: int) -> bool
     )
     if not settled:
         return False
+    if msg.status != status and msg.status in replaced:
+        telemetry.messages_reached(status)
     msg.status, msg.sent_at, msg.updated_at = status, batch.sent_at, now
     msg.total_credit, msg.blocked_count = batch.total_credit, batch.blocked_count
     msg.delivered_count += delivered

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST
 from ..conf import sepsms_settings
 from ..exceptions import WebhookValidationError
 from ..redaction import hide_sensitive_values
+from ..telemetry import hooks as telemetry
 from .payload import MalformedBody, parse_payload
 from .storage import receive
 from .verify import verify_delivery
@@ -40,6 +41,7 @@ def _refused() -> JsonResponse:
 @login_not_required
 @require_POST
 @sensitive_variables()
+@telemetry.webhook_view
 def webhook(request: HttpRequest) -> JsonResponse:
     """Receive one signed delivery from the provider.
 
@@ -90,6 +92,10 @@ def webhook(request: HttpRequest) -> JsonResponse:
             type(exc).__name__,
         )
         return JsonResponse({"error": "temporarily unavailable"}, status=500)
+    telemetry.note_webhook(
+        delivery.event,
+        "duplicate" if outcome.duplicate else str(getattr(outcome.event, "outcome", "ok")),
+    )
     return JsonResponse({"status": "duplicate" if outcome.duplicate else "ok"})
 
 

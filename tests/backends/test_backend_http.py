@@ -15,7 +15,17 @@ from django.test import override_settings
 from django.utils import timezone
 
 import django_sepsms
-from django_sepsms import contract, get_balance, send_otp, send_sms, verify_otp
+from django_sepsms import (
+    aget_balance,
+    asend_otp,
+    asend_sms,
+    averify_otp,
+    contract,
+    get_balance,
+    send_otp,
+    send_sms,
+    verify_otp,
+)
 from django_sepsms.backends.base import OutgoingSms
 from django_sepsms.backends.pools import close_pools
 from django_sepsms.backends.sepsms import SepsmsBackend
@@ -39,8 +49,18 @@ from django_sepsms.otp import Reason
 from django_sepsms.simulator import Simulator
 from tests.helpers import KEY
 from tests.helpers import http_settings as _settings
+from tests.twins import sync_and_async
 
 pytestmark = pytest.mark.django_db
+
+#: Every test here runs with the sync functions, then with their async twins.
+_callers = sync_and_async(
+    globals(),
+    get_balance=aget_balance,
+    send_otp=asend_otp,
+    send_sms=asend_sms,
+    verify_otp=averify_otp,
+)
 
 
 def backend(sim: Simulator, **kwargs: Any) -> SepsmsBackend:

@@ -15,13 +15,17 @@ from django.contrib.auth import get_user_model
 from django.test import Client, override_settings
 from django.utils import timezone
 
-from django_sepsms import send_otp
+from django_sepsms import asend_otp, send_otp
 from django_sepsms.exceptions import AmbiguousRequestError
 from django_sepsms.models import OtpChallenge, PhoneNumber
 from django_sepsms.simulator import Simulator
 from tests.helpers import http_settings
+from tests.twins import sync_and_async
 
 pytestmark = pytest.mark.django_db
+
+#: Every test here runs with the sync functions, then with their async twins.
+_callers = sync_and_async(globals(), send_otp=asend_otp)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from django.db import connection
 from django.test import override_settings
 from django.utils import timezone
 
-from django_sepsms import send_otp, verify_otp
+from django_sepsms import asend_otp, averify_otp, send_otp, verify_otp
 from django_sepsms.backends.locmem import LocmemBackend
 from django_sepsms.exceptions import ConfigurationError
 from django_sepsms.models import Message, OtpChallenge
@@ -19,8 +19,12 @@ from django_sepsms.otp import Reason, challenges
 from django_sepsms.otp.codes import hash_code
 from django_sepsms.sending.recovery import recover_abandoned_batches, resume_stalled_messages
 from django_sepsms.signals import otp_failed, otp_sent, otp_verified
+from tests.twins import sync_and_async
 
 pytestmark = pytest.mark.django_db
+
+#: Every test here runs with the sync functions, then with their async twins.
+_callers = sync_and_async(globals(), send_otp=asend_otp, verify_otp=averify_otp)
 
 
 def code_from(outbox: list[Any]) -> str:

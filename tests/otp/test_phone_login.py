@@ -13,8 +13,20 @@ from django.utils import timezone
 
 from django_sepsms.models import OtpChallenge, PhoneNumber
 from django_sepsms.otp.sessions import SESSION_KEY
+from tests.twins import wsgi_and_asgi
 
 pytestmark = pytest.mark.django_db
+
+#: Every test here runs through the WSGI handler, then through the ASGI one.
+handler, client = wsgi_and_asgi(
+    globals(),
+    wsgi_only={
+        "test_unknown_numbers_look_exactly_like_known_ones": (
+            "with no answer floor it compares the raw durations of two first requests, which an "
+            "ASGI loop's own start-up outweighs; tests/test_asgi.py compares them with the floor"
+        )
+    },
+)
 
 LOCMEM = {
     "BACKEND": "django_sepsms.backends.locmem.LocmemBackend",

@@ -11,13 +11,17 @@ import pytest
 from django.db import connection
 from django.test import override_settings
 
-from django_sepsms import send_bulk, send_sms
+from django_sepsms import asend_bulk, asend_sms, send_bulk, send_sms
 from django_sepsms.models import Message, MessageBatch, Recipient
 from django_sepsms.simulator import Simulator
 from tests.helpers import http_settings
 from tests.queues import start_worker
+from tests.twins import sync_and_async
 
 pytestmark = pytest.mark.django_db
+
+#: Every test here runs with the sync functions, then with their async twins.
+_callers = sync_and_async(globals(), send_bulk=asend_bulk, send_sms=asend_sms)
 LOCMEM = {
     "BACKEND": "django_sepsms.backends.locmem.LocmemBackend",
     "ORIGIN": "TESTSHOP",

@@ -14,7 +14,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 import django_sepsms
-from django_sepsms import get_backend, send_sms
+from django_sepsms import asend_sms, get_backend, send_sms
 from django_sepsms.backends.base import OutgoingSms, SendResult
 from django_sepsms.backends.console import ConsoleBackend
 from django_sepsms.backends.dummy import DummyBackend
@@ -28,8 +28,12 @@ from django_sepsms.models import Message, MessageBatch, Recipient
 from django_sepsms.sending import deliver, outcomes
 from django_sepsms.signals import message_sent
 from tests.backends import ScriptedBackend
+from tests.twins import sync_and_async
 
 pytestmark = pytest.mark.django_db
+
+#: Every test here runs with the sync functions, then with their async twins.
+_callers = sync_and_async(globals(), send_sms=asend_sms)
 
 SCRIPTED = "tests.backends.ScriptedBackend"
 

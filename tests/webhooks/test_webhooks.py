@@ -18,8 +18,12 @@ from django_sepsms.signals import credit_low, delivery_status_changed, webhook_r
 from django_sepsms.testing import sign_webhook, webhook_body
 from django_sepsms.webhooks.signature import compute_signature
 from tests.backends import FixedUuidBackend
+from tests.twins import wsgi_and_asgi
 
 pytestmark = pytest.mark.django_db
+
+#: Every test here runs through the WSGI handler, then through the ASGI one.
+handler, client = wsgi_and_asgi(globals())
 
 SECRET = "whsec_test_current"
 OLD_SECRET = "whsec_test_previous"
