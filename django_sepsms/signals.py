@@ -47,6 +47,18 @@ webhook_received = Signal()
 #: ``WebhookEvent`` class. Arguments: ``balance`` (int or ``None``), ``event``.
 credit_low = Signal()
 
+#: The pumping guard suspects SMS pumping in a scope: codes are being sent that
+#: nobody verifies, and sending there is tightened. Sent once per episode, when
+#: it starts (the episode ends once the scope has not been suspected for a whole
+#: window). Sender: ``None``. Arguments: ``scope`` (``"site"``, or the range of
+#: numbers: the country code and ``PREFIX_DIGITS`` digits, e.g. ``"6681"``),
+#: ``sent`` and ``verified`` (codes sent and verified in the scope over the
+#: window, decoys counted as sent), ``conversion`` (``verified / sent``, a
+#: float), ``window_minutes`` (the window's length), ``per_minute`` (the codes a
+#: minute the scope may still send now) and ``started_at`` (an aware UTC
+#: ``datetime``).
+pumping_suspected = Signal()
+
 
 def send_after_commit(signal: Signal, sender: Any, **kwargs: Any) -> None:
     """Send ``signal`` after commit (at once outside a transaction).
