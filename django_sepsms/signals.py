@@ -1,7 +1,8 @@
 """Signals sent by django-sepsms.
 
-Every signal is sent after the database change it reports has been committed,
-with ``send_robust``: a failing receiver is logged and never undoes the change.
+Every signal is sent after the database change it reports has been committed
+(``pumping_suspected``, which reports none, at once), with ``send_robust``: a
+failing receiver is logged and never undoes the change.
 """
 
 from __future__ import annotations
@@ -67,14 +68,18 @@ def send_after_commit(signal: Signal, sender: Any, **kwargs: Any) -> None:
     """
     if not signal.has_listeners(sender):
         return
+    transaction.on_commit(lambda: send_now(signal, sender, **kwargs))
 
-    def _send() -> None:
-        for receiver, result in signal.send_robust(sender, **kwargs):
-            if isinstance(result, Exception):
-                logger.error(
-                    "Receiver %r of a django-sepsms signal failed",
-                    receiver,
-                    exc_info=(type(result), result, result.__traceback__),
-                )
 
-    transaction.on_commit(_send)
+def send_now(signal: Signal, sender: Any, **kwargs: Any) -> None:
+    """Send ``signal`` at once, for what no database change records (an episode of
+    :data:`pumping_suspected`); a receiver that raises is logged, as above."""
+    if not signal.has_listeners(sender):
+        return
+    for receiver, result in signal.send_robust(sender, **kwargs):
+        if isinstance(result, Exception):
+            logger.error(
+                "Receiver %r of a django-sepsms signal failed",
+                receiver,
+                exc_info=(type(result), result, result.__traceback__),
+            )

@@ -43,7 +43,7 @@ from django.core.checks import ERROR, CheckMessage, Error, Warning
 
 from .. import contract
 from ..conf import DEFAULT_PUMPING_GUARD, sepsms_settings
-from ..signals import pumping_suspected, send_after_commit
+from ..signals import pumping_suspected, send_now
 from .counters import Judgement, Scope, Watch, allowance
 
 logger = logging.getLogger("django_sepsms")
@@ -218,7 +218,7 @@ def announce(watch: Watch, judgements: Sequence[Judgement]) -> None:
             width,
             per_minute,
         )
-        send_after_commit(
+        send_now(
             pumping_suspected,
             None,
             scope=scope.name,
