@@ -8,11 +8,10 @@ are not touched. The same round trip may read one more key (the recent answer
 times, :mod:`.timing`), and a count given back takes one trip too. The pumping
 guard (:mod:`.pumping`) rides in the same script: its scopes are judged before
 the steps and counted after them, and a verified code is counted in the trip
-that gives its attempt back. Keys and
-values are the ones the plain calls use (django-ratelimit's counter keys, the
-cache's own serializer), so both ways count in the same buckets. Other caches
-have no such script: :func:`take_in_one_trip` then returns ``None`` and the
-caller makes the calls.
+that gives its attempt back. Keys and values are the ones the plain calls use
+(django-ratelimit's counter keys, the cache's own serializer), so both ways
+count in the same buckets. Other caches have no such script:
+:func:`take_in_one_trip` then returns ``None`` and the caller makes the calls.
 """
 
 from __future__ import annotations

@@ -13,8 +13,10 @@ import json
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,7 +31,8 @@ from freezegun import freeze_time
 
 import django_sepsms
 from django_sepsms.conf import DEFAULT_PUMPING_GUARD
-from django_sepsms.otp import pumping
+from django_sepsms.exceptions import OtpRateLimited
+from django_sepsms.otp import limits, pumping
 from django_sepsms.signals import pumping_suspected
 from tests.counting import cache_round_trips, counting_caches
 from tests.test_budgets import BACKENDS, CODE_REQUEST_ROUND_TRIPS
@@ -362,3 +365,41 @@ def test_verified_codes_count_in_both_scopes(guarded: str, site: Site) -> None:
     assert cache.get(f"sepsms:pumping:site:verified:{minute}") == 1
     assert cache.get(f"sepsms:pumping:6681:sent:{minute}") == 1
     assert django_sepsms.outbox
+
+
+def test_processes_share_one_guard_and_one_episode() -> None:
+    """Eight workers with caches and connections of their own (threads: Django's caches
+    are per thread), asking at once: one count, one episode, one signal."""
+    seen: list[str] = []
+    lock = threading.Lock()
+
+    def receiver(sender: Any, scope: str, **kwargs: Any) -> None:
+        with lock:
+            seen.append(scope)
+
+    def worker(n: int) -> list[str]:
+        answers = []
+        for i in range(10):
+            try:
+                limits.check_send(f"66891{n:02d}{i:04d}", f"192.0.2.{n * 10 + i}")
+            except OtpRateLimited as exc:
+                answers.append(exc.limit)
+            else:
+                answers.append("sent")
+        for pool in caches["default"]._cache._pools.values():  # type: ignore[attr-defined]
+            pool.disconnect()  # this worker's own connections
+        return answers
+
+    config = {**settings.SEPSMS, "PUMPING_GUARD": {}}
+    pumping_suspected.connect(receiver)
+    try:
+        with override_settings(SEPSMS=config), ThreadPoolExecutor(8) as pool:
+            results = [a for answers in pool.map(worker, range(8)) for a in answers]
+    finally:
+        pumping_suspected.disconnect(receiver)
+    guard = DEFAULT_PUMPING_GUARD
+    # MIN_SENT, then the minute's allowance (two minutes' if the run straddles one).
+    assert set(results) == {"sent", "otp_pumping_guard"}
+    least, tightened = int(guard["MIN_SENT"]), int(guard["TIGHTENED_PER_MINUTE"])
+    assert least <= results.count("sent") <= least + 2 * tightened
+    assert seen == ["6689"]
