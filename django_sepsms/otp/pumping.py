@@ -32,7 +32,7 @@ from __future__ import annotations
 import itertools
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -320,7 +320,7 @@ def check_guard_settings() -> list[CheckMessage]:
     raw = sepsms_settings.get("PUMPING_GUARD")
     if raw is None:
         return []
-    if not isinstance(raw, dict):
+    if not isinstance(raw, Mapping):
         return [
             Error(
                 "SEPSMS['PUMPING_GUARD'] must be a dict of settings, or None to turn it off.",

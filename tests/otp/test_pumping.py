@@ -301,6 +301,16 @@ def test_a_tightened_scope_answers_as_the_other_limits_do(guarded: str, site: Si
     assert 1 <= int(response["Retry-After"]) <= 60
 
 
+def test_the_login_page_answers_a_tightened_range_as_the_other_limits_do(
+    guarded: str, site: Site
+) -> None:
+    attack(site, 12, every=0.1)
+    page = Client().post("/sepsms/login/", {"phone": fresh("89")})
+    assert page.status_code == 429
+    assert 1 <= int(page["Retry-After"]) <= 60
+    assert f"Please wait {page['Retry-After']} seconds" in page.content.decode()
+
+
 def test_the_dashboard_shows_the_episode(guarded: str, site: Site) -> None:
     attack(site, 30, every=1.0)
     staff = get_user_model().objects.create_superuser("boss", "boss@example.com", "x")
