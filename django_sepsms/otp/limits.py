@@ -116,18 +116,22 @@ def _cache() -> Any:
     return caches[_cache_alias()]
 
 
-def check_send(phone: str, ip: str, *, read: tuple[str, str] | None = None) -> Any:
+def check_send(
+    phone: str, ip: str, *, read: tuple[str, str] | None = None, guarded: bool = True
+) -> Any:
     """Count one code request; raise :class:`OtpRateLimited` if any limit is passed.
 
     Unknown numbers are counted exactly like known ones, so the answers never
     tell them apart. The pumping guard (:mod:`.pumping`) judges the request
-    first and counts it last. On Redis every limit is taken in one round trip
-    (:mod:`.counters`); ``read``, a cache alias and a key, is read in that same
-    trip when it is the limits' cache (else after them), and its value returned.
+    first and counts it last (``guarded=False``: not, for codes checked by
+    another app, whose verified codes the guard never hears of). On Redis
+    every limit is taken in one round trip (:mod:`.counters`); ``read``, a
+    cache alias and a key, is read in that same trip when it is the limits'
+    cache (else after them), and its value returned.
     """
     alias, key = read if read is not None else (None, None)
     same_cache = alias == _cache_alias()
-    watch = pumping.watch_for(phone)
+    watch = pumping.watch_for(phone) if guarded else None
     steps = _send_steps(phone, ip)
     taken = take_in_one_trip(_cache(), steps, key if same_cache else None, watch)
     if taken is None:
