@@ -20,6 +20,7 @@ from . import contract
 from .backends.base import LocalBackend
 from .backends.sepsms import SepsmsBackend
 from .conf import DEFAULT_RATELIMITS, MIN_OTP_CODE_LENGTH, otp_code_length, sepsms_settings
+from .otp.pumping import check_guard_settings
 
 #: Caches each process keeps to itself: limits kept in them do not hold.
 _PROCESS_LOCAL_CACHES = {
@@ -66,6 +67,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_proxies()
     messages += _check_tasks()
     messages += _check_allauth()
+    messages += check_guard_settings()
     unknown = sepsms_settings.unknown_keys()
     if unknown:
         messages.append(

@@ -51,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "CACHE": "default",
     "ALLOW_LOCAL_BACKEND_IN_PRODUCTION": False,
     "USE_TASKS": False,
+    "PUMPING_GUARD": {},
 }
 
 #: Default rates (django-ratelimit rate strings) merged under ``RATELIMITS``.
@@ -66,6 +67,24 @@ DEFAULT_RATELIMITS: dict[str, str] = {
     "otp_verify_phone": "10/h",
     # verification attempts from one client IP
     "otp_verify_ip": "60/h",
+}
+
+
+#: The pumping guard's defaults (docs/pumping.rst), merged under ``PUMPING_GUARD``.
+DEFAULT_PUMPING_GUARD: dict[str, int | float] = {
+    # minutes of history the conversion is measured over (one bucket a minute)
+    "WINDOW_MINUTES": 10,
+    # digits after the country code that name a number's range ("6681")
+    "PREFIX_DIGITS": 2,
+    # codes verified / codes sent below which a scope is suspected
+    "MIN_CONVERSION": 0.2,
+    # codes a range must have sent in the window before it can be suspected
+    "MIN_SENT": 10,
+    # codes a minute a suspected range still sends
+    "TIGHTENED_PER_MINUTE": 2,
+    # the same two for the whole site
+    "SITE_MIN_SENT": 30,
+    "SITE_TIGHTENED_PER_MINUTE": 5,
 }
 
 
@@ -214,6 +233,16 @@ class SepsmsSettings:
     @property
     def USE_TASKS(self) -> bool:
         return bool(self.get("USE_TASKS"))
+
+    @property
+    def PUMPING_GUARD(self) -> dict[str, Any] | None:
+        """The pumping guard's settings over :data:`DEFAULT_PUMPING_GUARD`; ``None``: off."""
+        value = self.get("PUMPING_GUARD")
+        if value is None:
+            return None
+        merged: dict[str, Any] = dict(DEFAULT_PUMPING_GUARD)
+        merged.update(value if isinstance(value, Mapping) else {})
+        return merged
 
     @property
     def ALLOW_LOCAL_BACKEND_IN_PRODUCTION(self) -> bool:

@@ -1,7 +1,8 @@
 """Signals sent by django-sepsms.
 
-Every signal is sent after the database change it reports has been committed,
-with ``send_robust``: a failing receiver is logged and never undoes the change.
+Every signal is sent after the database change it reports has been committed
+(``pumping_suspected``, which reports none, at once), with ``send_robust``: a
+failing receiver is logged and never undoes the change.
 """
 
 from __future__ import annotations
@@ -47,6 +48,18 @@ webhook_received = Signal()
 #: ``WebhookEvent`` class. Arguments: ``balance`` (int or ``None``), ``event``.
 credit_low = Signal()
 
+#: The pumping guard suspects SMS pumping in a scope: codes are being sent that
+#: nobody verifies, and sending there is tightened. Sent once per episode, when
+#: it starts (the episode ends once the scope has not been suspected for a whole
+#: window). Sender: ``None``. Arguments: ``scope`` (``"site"``, or the range of
+#: numbers: the country code and ``PREFIX_DIGITS`` digits, e.g. ``"6681"``),
+#: ``sent`` and ``verified`` (codes sent and verified in the scope over the
+#: window, decoys counted as sent), ``conversion`` (``verified / sent``, a
+#: float), ``window_minutes`` (the window's length), ``per_minute`` (the codes a
+#: minute the scope may still send now) and ``started_at`` (an aware UTC
+#: ``datetime``).
+pumping_suspected = Signal()
+
 
 def send_after_commit(signal: Signal, sender: Any, **kwargs: Any) -> None:
     """Send ``signal`` after commit (at once outside a transaction).
@@ -55,14 +68,18 @@ def send_after_commit(signal: Signal, sender: Any, **kwargs: Any) -> None:
     """
     if not signal.has_listeners(sender):
         return
+    transaction.on_commit(lambda: send_now(signal, sender, **kwargs))
 
-    def _send() -> None:
-        for receiver, result in signal.send_robust(sender, **kwargs):
-            if isinstance(result, Exception):
-                logger.error(
-                    "Receiver %r of a django-sepsms signal failed",
-                    receiver,
-                    exc_info=(type(result), result, result.__traceback__),
-                )
 
-    transaction.on_commit(_send)
+def send_now(signal: Signal, sender: Any, **kwargs: Any) -> None:
+    """Send ``signal`` at once, for what no database change records (an episode of
+    :data:`pumping_suspected`); a receiver that raises is logged, as above."""
+    if not signal.has_listeners(sender):
+        return
+    for receiver, result in signal.send_robust(sender, **kwargs):
+        if isinstance(result, Exception):
+            logger.error(
+                "Receiver %r of a django-sepsms signal failed",
+                receiver,
+                exc_info=(type(result), result, result.__traceback__),
+            )

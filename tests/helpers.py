@@ -26,6 +26,7 @@ def http_settings(sim: Simulator, **extra: Any) -> dict[str, Any]:
         "MAX_RETRY_WAIT": 2,
         "WEBHOOK_SECRETS": ["whsec_test_current", "whsec_test_previous"],
         "OTP_MIN_ANSWER_TIME": 0,
+        "PUMPING_GUARD": None,  # as in tests/settings.py
         **extra,
     }
 

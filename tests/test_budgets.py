@@ -70,11 +70,12 @@ BACKENDS = {
 
 @pytest.fixture(params=["local", "provider"])
 def mode(request: Any) -> Iterator[str]:
-    """Both OTP modes, with the default limits and cooldown: every counter counts."""
+    """Both OTP modes, the default limits, cooldown and pumping guard: every counter counts."""
     config = {
         **settings.SEPSMS,
         "BACKEND": BACKENDS[request.param],
         "OTP_MODE": request.param,
+        "PUMPING_GUARD": {},  # on, with its defaults: it fits in the budgets
     }
     with override_settings(SEPSMS=config), counting_caches():
         yield request.param

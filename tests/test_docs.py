@@ -15,7 +15,7 @@ from django.dispatch import Signal
 import django_sepsms
 from django_sepsms import signals
 from django_sepsms.backends.base import BaseBackend
-from django_sepsms.conf import DEFAULT_RATELIMITS, DEFAULTS
+from django_sepsms.conf import DEFAULT_PUMPING_GUARD, DEFAULT_RATELIMITS, DEFAULTS
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -44,8 +44,15 @@ def test_every_rate_limit_is_documented(name: str) -> None:
     assert f"``{name}``" in read_doc("settings.rst")
 
 
+@pytest.mark.parametrize("name", sorted(DEFAULT_PUMPING_GUARD))
+def test_every_pumping_guard_setting_is_documented(name: str) -> None:
+    assert f"``{name}``" in read_doc("settings.rst")
+    assert f"``{name}``" in read_doc("pumping.rst")
+
+
 def check_ids() -> list[str]:
-    source = (PACKAGE / "checks.py").read_text(encoding="utf-8")
+    sources = [PACKAGE / "checks.py", PACKAGE / "otp" / "pumping.py"]
+    source = "".join(path.read_text(encoding="utf-8") for path in sources)
     return sorted(set(re.findall(r"sepsms\.[EW]\d{3}", source)))
 
 

@@ -1,4 +1,5 @@
-"""Figures for the admin dashboard: credit, traffic per day, the OTP funnel, failures."""
+"""Figures for the admin dashboard: credit, traffic per day, the OTP funnel, failures,
+and the pumping guard's episodes."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from django.utils.translation import gettext as _
 from ..conf import sepsms_settings
 from ..exceptions import SepsmsError, error_code_of
 from ..models import FAILED_RECIPIENT_STATUSES, Message, OtpChallenge, Recipient
+from ..otp.pumping import episodes
 from ..phone import format_local, mask_phones_in
 from ..sending import get_balance
 from .columns import badge
@@ -168,4 +170,6 @@ def context(*, full_phones: bool = False) -> dict[str, Any]:
         "totals": {k: sum(r[k] for r in rows) for k in ("sent", "delivered", "failed")},
         "funnel": otp_funnel(),
         "failures": latest_failures(full_phones=full_phones),
+        # The pumping guard's episodes, shown as a banner each.
+        "pumping": episodes(),
     }

@@ -206,8 +206,9 @@ def check_code(
         telemetry.otp_locked(exc.limit, "verify")
         raise
     result = verify_otp(reference, pin, phone=phone, purpose=purpose, request=request)
-    if result.verified:
-        attempt.forgive()  # check_verify counted it as a wrong code in advance
+    if result.verified and result.challenge is not None:
+        # check_verify counted it as a wrong code in advance; the pumping guard counts it.
+        attempt.forgive(result.challenge.phone)
     if result.challenge is None:
         answer_decoy("verify", started, attempt.recent)
     else:

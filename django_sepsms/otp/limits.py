@@ -32,7 +32,8 @@ from django_ratelimit.core import _split_rate as _ratelimit_split_rate
 
 from ..conf import sepsms_settings
 from ..exceptions import OtpRateLimited
-from .counters import Count, Hold, Refusal, give_back_in_one_trip, take_in_one_trip
+from . import pumping
+from .counters import Count, Hold, Refusal, Watch, give_back_in_one_trip, take_in_one_trip
 
 _UNKNOWN_IP = "unknown"
 
@@ -115,23 +116,34 @@ def _cache() -> Any:
     return caches[_cache_alias()]
 
 
-def check_send(phone: str, ip: str, *, read: tuple[str, str] | None = None) -> Any:
+def check_send(
+    phone: str, ip: str, *, read: tuple[str, str] | None = None, guarded: bool = True
+) -> Any:
     """Count one code request; raise :class:`OtpRateLimited` if any limit is passed.
 
     Unknown numbers are counted exactly like known ones, so the answers never
-    tell them apart. On Redis every limit is taken in one round trip
-    (:mod:`.counters`); ``read``, a cache alias and a key, is read in that same
-    trip when it is the limits' cache (else after them), and its value returned.
+    tell them apart. The pumping guard (:mod:`.pumping`) judges the request
+    first and counts it last (``guarded=False``: not, for codes checked by
+    another app, whose verified codes the guard never hears of). On Redis
+    every limit is taken in one round trip (:mod:`.counters`); ``read``, a
+    cache alias and a key, is read in that same trip when it is the limits'
+    cache (else after them), and its value returned.
     """
     alias, key = read if read is not None else (None, None)
     same_cache = alias == _cache_alias()
-    taken = take_in_one_trip(_cache(), _send_steps(phone, ip), key if same_cache else None)
+    watch = pumping.watch_for(phone) if guarded else None
+    steps = _send_steps(phone, ip)
+    taken = take_in_one_trip(_cache(), steps, key if same_cache else None, watch)
     if taken is None:
-        _check_send_one_by_one(phone, ip)
-    elif taken[0] is not None:
-        raise _refused(taken[0])
-    elif same_cache:
-        return taken[1]
+        _check_send_one_by_one(phone, ip, watch)
+    else:
+        refusal, value, judgements = taken
+        if watch is not None:
+            pumping.announce(watch, judgements)
+        if refusal is not None:
+            raise _refused(refusal)
+        if same_cache:
+            return value
     return caches[alias].get(key) if alias is not None and key is not None else None
 
 
@@ -163,14 +175,27 @@ def _count(name: str, value: str) -> Count | None:
 
 def _refused(refusal: Refusal) -> OtpRateLimited:
     step = refusal.step
+    if isinstance(step, Watch):
+        return OtpRateLimited(step.name, step.time_left)
     if isinstance(step, Hold):
         remaining = float(refusal.found or step.value) - time.time()
         return OtpRateLimited(step.name, int(remaining) + 1)
     return OtpRateLimited(step.name, step.time_left)
 
 
-def _check_send_one_by_one(phone: str, ip: str) -> None:
+def _check_send_one_by_one(phone: str, ip: str, watch: Watch | None) -> None:
     """:func:`check_send` on a cache without scripts: one call per limit."""
+    if watch is not None:
+        refused, judgements = pumping.judge_one_by_one(watch)
+        pumping.announce(watch, judgements)
+        if refused is not None:
+            raise OtpRateLimited(watch.name, watch.time_left)
+    _check_send_steps_one_by_one(phone, ip)
+    if watch is not None:
+        pumping.count_one_by_one(watch, judgements)
+
+
+def _check_send_steps_one_by_one(phone: str, ip: str) -> None:
     _hit("otp_send_ip", _network(ip))
     cooldown = sepsms_settings.OTP_RESEND_COOLDOWN
     if cooldown > 0:
@@ -279,18 +304,24 @@ class VerifyAttempt:
         #: The value of ``check_verify(read=...)``'s key, read with the limits.
         self.recent: Any = None
 
-    def forgive(self) -> None:
-        """The code was right: it no longer counts as a wrong one."""
-        if self._key is not None:
-            _give_back(self._key)
+    def forgive(self, phone: str | None = None) -> None:
+        """The code was right: it no longer counts as a wrong one; with ``phone``,
+        the pumping guard counts a verified code (in the same round trip)."""
+        verified = pumping.verified_counts(phone) if phone else None
+        if self._key is not None or verified is not None:
+            _give_back(self._key, verified)
             self._key = None
 
 
-def _give_back(key: str) -> None:
-    if give_back_in_one_trip(_cache(), key):
+def _give_back(key: str | None, verified: pumping.VerifiedCounts | None = None) -> None:
+    keys, timeout = (verified.keys, verified.timeout) if verified is not None else ((), 0)
+    if give_back_in_one_trip(_cache(), key, keys, timeout):
         return
-    with contextlib.suppress(ValueError):  # its window is over
-        _cache().decr(key)
+    if key is not None:
+        with contextlib.suppress(ValueError):  # its window is over
+            _cache().decr(key)
+    if verified is not None:
+        pumping.count_verified_one_by_one(verified)
 
 
 #: Seconds a window's count outlives the window (as django-ratelimit's do).

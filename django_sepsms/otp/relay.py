@@ -5,7 +5,8 @@ only carries the code to the phone, as :mod:`.flows` carries its own:
 
 - every request takes the send limits of :func:`.limits.check_send` (the
   client's network, the number's cooldown and caps, the whole site), whether
-  a code goes out or not;
+  a code goes out or not (not the pumping guard's, :mod:`.pumping`: the
+  other app checks the codes, so the guard would never see one verified);
 - the delivery log records the message as an OTP whose code is masked
   (``Message.kind`` ``otp``); only the SMS on the wire holds the code;
 - a number that gets no code (:func:`relay_decoy`, or :func:`relay_code` for
@@ -61,7 +62,9 @@ def relay_code(
     """
     started = time.monotonic()
     phone = normalize_phone(raw_phone)
-    recent = limits.check_send(phone, limits.client_ip(request), read=samples_source(_STEP))
+    recent = limits.check_send(
+        phone, limits.client_ip(request), read=samples_source(_STEP), guarded=False
+    )
     owner = PhoneNumber.objects.filter(phone=phone).values_list("user_id", flat=True).first()
     if owner is not None and owner != getattr(user, "pk", None):
         logger.info("Code for %s (%s) not sent: another account's", mask_phone(phone), purpose)
@@ -88,7 +91,9 @@ def relay_decoy(request: HttpRequest | None, raw_phone: str, *, purpose: str) ->
     """
     started = time.monotonic()
     phone = normalize_phone(raw_phone)
-    recent = limits.check_send(phone, limits.client_ip(request), read=samples_source(_STEP))
+    recent = limits.check_send(
+        phone, limits.client_ip(request), read=samples_source(_STEP), guarded=False
+    )
     logger.info("Code request for %s (%s) answered without an SMS", mask_phone(phone), purpose)
     answer_decoy(_STEP, started, recent)
 
