@@ -291,7 +291,7 @@ def test_resend_without_cooldown_sends_a_new_code(
 #: Where the screenshots of the states go: ``SEPSMS_SCREENSHOTS``, else ``tests/_artifacts``.
 SHOTS = Path(os.environ.get("SEPSMS_SCREENSHOTS") or ARTIFACTS)
 #: Seconds between two codes in these tests: long enough to act within, short to wait out.
-COOLDOWN = 6
+COOLDOWN = 10
 UNKNOWN = "0898765432"
 
 STATE_TEXTS = {
