@@ -65,6 +65,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     messages += _check_cache()
     messages += _check_proxies()
     messages += _check_tasks()
+    messages += _check_allauth()
     unknown = sepsms_settings.unknown_keys()
     if unknown:
         messages.append(
@@ -75,6 +76,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     return messages
+
+
+def _check_allauth() -> list[CheckMessage]:
+    """sepsms.W009 and sepsms.W010: allauth's settings, when its adapter uses ours."""
+    from .contrib.allauth import check_allauth_settings
+
+    return check_allauth_settings()
 
 
 def _check_backend() -> list[CheckMessage]:

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from .phone import mask_phone
+from .phone import format_local
 
 PHONE_MAX_LENGTH = 16
 
@@ -200,7 +200,7 @@ class Recipient(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{mask_phone(self.phone)} {self.get_status_display()}"
+        return f"{format_local(self.phone, masked=True)} {self.get_status_display()}"
 
 
 FAILED_RECIPIENT_STATUSES = (
@@ -279,7 +279,8 @@ class OtpChallenge(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.reference} {mask_phone(self.phone)} {self.get_status_display()}"
+        phone = format_local(self.phone, masked=True)
+        return f"{self.reference} {phone} {self.get_status_display()}"
 
 
 class WebhookEvent(models.Model):
@@ -353,4 +354,4 @@ class PhoneNumber(models.Model):
         ordering = ["-verified_at", "-id"]
 
     def __str__(self) -> str:
-        return mask_phone(self.phone)
+        return format_local(self.phone, masked=True)

@@ -24,15 +24,35 @@ _ACCEPTED_TYPES = {
 }
 _MAX_INPUT_LENGTH = 32
 
+#: A number as the app takes it: text in any usual form, or a
+#: ``phonenumbers.PhoneNumber`` (django-phonenumber-field's ``PhoneNumber`` is one).
+PhoneInput = str | phonenumbers.PhoneNumber
+
 
 def normalize_phone(value: object) -> str:
     """Return ``value`` as ``66xxxxxxxxx`` or raise :class:`ValidationError`.
 
-    Accepts ``0812345678``, ``66812345678``, ``+66 81-234-5678`` and the like.
+    Accepts ``0812345678``, ``66812345678``, ``+66 81-234-5678`` and the like,
+    and ``phonenumbers.PhoneNumber`` objects (django-phonenumber-field's
+    ``PhoneNumber`` too), read by their country code, not the region.
     Only mobile numbers of the allowed regions and prefixes pass
     (``SEPSMS["PHONE_REGION"]`` and ``SEPSMS["PHONE_ALLOWED_PREFIXES"]``).
     """
     return phone_normalizer()(value)
+
+
+def phone_text(value: object) -> str:
+    """``value`` as text to read a number from: a ``phonenumbers.PhoneNumber``
+    (django-phonenumber-field's ``PhoneNumber`` is one) in E.164 (``+66812345678``,
+    whatever its own display format), or its input when it could not be parsed;
+    ``None`` as ``""``; anything else as ``str()``."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, phonenumbers.PhoneNumber):
+        if value.country_code and value.national_number:
+            return phonenumbers.format_number(value, phonenumbers.PhoneNumberFormat.E164)
+        return str(value.raw_input or "")
+    return str(value if value is not None else "")
 
 
 def phone_normalizer() -> Callable[[object], str]:
@@ -113,7 +133,7 @@ class _Rules:
 
     def normalize(self, value: object) -> str:
         """:func:`normalize_phone` under these rules."""
-        raw = str(value if value is not None else "").strip()
+        raw = (value if type(value) is str else phone_text(value)).strip()
         common = self._common
         found = common.match(raw) if common is not None else None
         if found is None:
@@ -211,22 +231,39 @@ _PHONE_IN_TEXT = re.compile(
 )
 
 
-def mask_phones_in(text: str, *phones: str) -> str:
+def mask_phones_in(text: str, *phones: str, local: bool = False) -> str:
     """``text`` with every phone number in it masked, for people who may not see them.
 
     Masks runs of 9 to 15 digits and grouped numbers (``081-234-5678``). Each of
     ``phones`` (normalised, ``66xxxxxxxxx``) is also found however it is
     written, with or without the country code or the leading 0, separated by
-    spaces, dashes, dots or brackets.
+    spaces, dashes, dots or brackets. Each becomes ``66*******78``
+    (:func:`mask_phone`), or with ``local`` ``0xx-xxx-xx78`` when it is a Thai
+    mobile number (:func:`format_local`).
     """
+    masked = _masked_local if local else _masked
     for phone in phones:
         if phone.isascii() and phone.isdigit() and len(phone) > 6:
-            text = _written_as(phone).sub(_masked, text)
-    return _PHONE_IN_TEXT.sub(_masked, text)
+            text = _written_as(phone).sub(masked, text)
+    return _PHONE_IN_TEXT.sub(masked, text)
 
 
 def _masked(match: re.Match[str]) -> str:
     return mask_phone(match.group())
+
+
+#: A Thai mobile number as found in a text, separators removed: its national digits.
+_THAI_MOBILE_IN_TEXT = re.compile(
+    rf"(?:\+?{contract.COUNTRY_CODE}|0)?(?P<national>[689]\d{{8}})\Z"
+)
+
+
+def _masked_local(match: re.Match[str]) -> str:
+    found = match.group()
+    thai = _THAI_MOBILE_IN_TEXT.match(_SEPARATORS.sub("", found))
+    if thai is None:
+        return mask_phone(found)
+    return format_local(contract.COUNTRY_CODE + thai["national"], masked=True)
 
 
 @lru_cache(maxsize=256)
@@ -241,7 +278,41 @@ def _written_as(phone: str) -> re.Pattern[str]:
 
 def national_format(phone: str) -> str:
     """``66812345678`` → ``081-234-5678`` for display to Thai users."""
-    if phone.startswith(contract.COUNTRY_CODE) and len(phone) == contract.NORMALISED_LENGTH:
-        local = "0" + phone[2:]
+    if _is_thai_mobile(phone):
+        local = "0" + phone[len(contract.COUNTRY_CODE) :]
         return f"{local[:3]}-{local[3:6]}-{local[6:]}"
     return phone
+
+
+#: What stands for a hidden digit in :func:`format_local`'s masked form.
+MASK_DIGIT = "x"
+
+
+def format_local(phone: str, *, masked: bool = False) -> str:
+    """A stored number as people read it: ``081-234-5678``, or masked ``0xx-xxx-xx78``.
+
+    The one form the pages, the admin and the texts people read show a number
+    in. Masked, it keeps what :func:`mask_phone` keeps (the last two digits;
+    the leading ``0`` stands for the country code). A number that is not a
+    Thai mobile number in the stored form is read with :func:`normalize_reported`
+    first; one that still is not is shown as it is, or through :func:`mask_phone`.
+    """
+    phone = str(phone or "")
+    if not _is_thai_mobile(phone):
+        reported = normalize_reported(phone) if phone else phone
+        if not _is_thai_mobile(reported):
+            return mask_phone(phone) if masked else phone
+        phone = reported
+    if not masked:
+        return national_format(phone)
+    hidden = MASK_DIGIT
+    return f"0{hidden * 2}-{hidden * 3}-{hidden * 2}{phone[-2:]}"
+
+
+def _is_thai_mobile(phone: str) -> bool:
+    return (
+        len(phone) == contract.NORMALISED_LENGTH
+        and phone.startswith(contract.COUNTRY_CODE)
+        and phone.isascii()
+        and phone.isdigit()
+    )

@@ -19,6 +19,8 @@ TIME_ZONE = "Asia/Bangkok"
 LANGUAGE_CODE = "th"
 LANGUAGES = [("th", "ไทย"), ("en", "English")]
 USE_I18N = True
+#: The site's own translations (its pages are Thai first); the app brings its own.
+LOCALE_PATHS = [BASE_DIR / "locale"]
 ROOT_URLCONF = "example_project.urls"
 STATIC_URL = "/static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from django import forms
@@ -13,28 +14,49 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.html import format_html, format_html_join
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 
 from django_sepsms import send_bulk, send_sms
 from django_sepsms.exceptions import SepsmsError
 from django_sepsms.models import Message
-from django_sepsms.phone import mask_phone
+from django_sepsms.phone import mask_phones_in
+
+#: Between two numbers: a comma or a line break. A space belongs to the number
+#: (``081 234 5678``).
+_BETWEEN_NUMBERS = re.compile(r"[,\r\n]+")
 
 
 def demo_context(request: HttpRequest) -> dict[str, Any]:
     return {"simulator_inbox": settings.SIMULATOR_INBOX_URL}
 
 
+def split_numbers(text: str) -> list[str]:
+    """The numbers typed in ``text``: separated by commas or line breaks, spaces kept."""
+    return [part.strip() for part in _BETWEEN_NUMBERS.split(text) if part.strip()]
+
+
 class SendForm(forms.Form):
     recipients = forms.CharField(
-        label="Recipients",
-        help_text="Numbers separated by commas or new lines. More than one makes a campaign.",
+        label=gettext_lazy("Recipients"),
+        help_text=gettext_lazy(
+            "Numbers separated by commas or new lines. More than one makes a campaign."
+        ),
         widget=forms.Textarea(attrs={"rows": 4}),
     )
     message = forms.CharField(
+        label=gettext_lazy("Message"),
         widget=forms.Textarea(attrs={"rows": 3}),
         initial="สวัสดีครับ DemoShop ลด 10% วันนี้",
     )
+
+    def clean_recipients(self) -> list[str]:
+        numbers = split_numbers(self.cleaned_data["recipients"])
+        if not numbers:
+            raise ValidationError(_("Enter at least one number."), code="required")
+        return numbers
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -43,11 +65,10 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def account(request: HttpRequest) -> HttpResponse:
-    numbers = [
-        {"phone": mask_phone(n.phone), "primary": n.is_primary, "verified": n.verified_at}
-        for n in request.user.sepsms_phone_numbers.all()  # type: ignore[union-attr]
-    ]
-    return render(request, "example/account.html", {"numbers": numbers})
+    numbers = list(request.user.sepsms_phone_numbers.all())  # type: ignore[union-attr]
+    # Accounts of earlier versions are named by their number: masked like the list below.
+    name = mask_phones_in(request.user.get_username(), *(n.phone for n in numbers), local=True)
+    return render(request, "example/account.html", {"numbers": numbers, "greeting_name": name})
 
 
 @require_POST
@@ -60,22 +81,44 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 def send(request: HttpRequest) -> HttpResponse:
     form = SendForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        numbers = form.cleaned_data["recipients"].replace(",", "\n").split()
+        numbers = form.cleaned_data["recipients"]
         text = form.cleaned_data["message"]
+        refused: list[tuple[str, str]] = []
+        refused_count = 0
         try:
             if len(numbers) > 1:
                 report = send_bulk(text, numbers)
-                msg = report.message
-                note = f", {report.refused_count} refused" if report.refused_count else ""
+                msg, refused, refused_count = report.message, report.refused, report.refused_count
             else:
-                msg, note = send_sms(text, numbers), ""
+                msg = send_sms(text, numbers)
         except ValidationError as exc:
             form.add_error("recipients", exc)
         except SepsmsError as exc:
-            messages.error(request, f"Not sent: {exc}")
+            messages.error(request, _("Not sent: %(error)s") % {"error": exc})
         else:
             msg.refresh_from_db()
-            messages.success(request, f"Message #{msg.pk}: {msg.get_status_display()}{note}")
+            status = {"pk": msg.pk, "status": msg.get_status_display()}
+            messages.success(request, _("Message #%(pk)s: %(status)s") % status)
+            if refused_count:
+                messages.warning(request, refused_note(refused, refused_count))
             return redirect("send")
     recent = Message.objects.all()[:10]
     return render(request, "example/send.html", {"form": form, "recent": recent})
+
+
+def refused_note(refused: list[tuple[str, str]], count: int) -> str:
+    """The warning that lists each refused number (as typed) with its reason."""
+    heading = ngettext(
+        "%(count)d number was refused:", "%(count)d numbers were refused:", count
+    ) % {"count": count}
+    items = format_html_join("", "<li>{}: {}</li>", refused)
+    more = count - len(refused)
+    rest = (
+        format_html(
+            "<li>{}</li>",
+            ngettext("and %(more)d more.", "and %(more)d more.", more) % {"more": more},
+        )
+        if more > 0
+        else ""
+    )
+    return format_html("{}<ul>{}{}</ul>", heading, items, rest)

@@ -4,6 +4,7 @@ import os
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.template import engines
 from django.test import override_settings
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -11,7 +12,9 @@ from hypothesis import strategies as st
 from django_sepsms.phone import (
     _parse_mobile,
     _Rules,
+    format_local,
     mask_phone,
+    mask_phones_in,
     national_format,
     normalize_many,
     normalize_phone,
@@ -90,6 +93,51 @@ def test_mask_and_national_format() -> None:
     assert mask_phone("123") == "***"
     assert national_format("66812345678") == "081-234-5678"
     assert national_format("16502530000") == "16502530000"
+
+
+@pytest.mark.parametrize(
+    ("stored", "full", "masked"),
+    [
+        ("66812345678", "081-234-5678", "0xx-xxx-xx78"),
+        ("66612345601", "061-234-5601", "0xx-xxx-xx01"),
+        # Not in the stored form: read first, as the provider's numbers are.
+        ("0912345678", "091-234-5678", "0xx-xxx-xx78"),
+        ("+66 81 234 5678", "081-234-5678", "0xx-xxx-xx78"),
+        # Not a Thai mobile number: as it is, or masked as everywhere else.
+        ("16502530000", "16502530000", "16*******00"),
+        ("12345", "12345", "12*45"),
+        ("", "", ""),
+    ],
+)
+def test_format_local(stored: str, full: str, masked: str) -> None:
+    assert format_local(stored) == full
+    assert format_local(stored, masked=True) == masked
+
+
+def test_format_local_masked_shows_no_more_than_mask_phone() -> None:
+    for stored in ["66812345678", "66987654321", "66600000012"]:
+        shown = format_local(stored, masked=True)
+        digits = "".join(ch for ch in shown if ch.isdigit())
+        assert digits == "0" + stored[-2:]  # the trunk 0 stands for the country code
+        assert mask_phone(stored)[-2:] == shown[-2:]
+
+
+def test_mask_phones_in_local_form() -> None:
+    text = "Call 0812345678 or +66 91-234-5699; order 123456789; user 66812345678"
+    assert mask_phones_in(text, local=True) == (
+        "Call 0xx-xxx-xx78 or 0xx-xxx-xx99; order 12*****89; user 0xx-xxx-xx78"
+    )
+    # The default stays the canonical masked form, as logs and payloads use it.
+    assert mask_phones_in("Call 66812345678") == "Call 66*******78"
+    assert mask_phones_in("phone-66812345678", "66812345678", local=True) == "phone-0xx-xxx-xx78"
+
+
+def test_template_filters() -> None:
+    template = engines["django"].from_string(
+        "{% load sepsms_phone %}{{ n|phone_local }} {{ n|phone_masked }} {{ odd|phone_local }}"
+    )
+    shown = template.render({"n": "66812345678", "odd": "<b>1234567</b>"})
+    assert shown == "081-234-5678 0xx-xxx-xx78 &lt;b&gt;1234567&lt;/b&gt;"
 
 
 # The shortcuts for common forms must decide exactly as phonenumbers' full parse.

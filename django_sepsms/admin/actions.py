@@ -9,18 +9,21 @@ from typing import Any
 from django.contrib import admin, messages
 from django.contrib.admin import ModelAdmin
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, Model, OuterRef, QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
+from django.utils import translation
+from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from ..models import Message, MessageBatch, Recipient
-from ..phone import mask_phone, mask_phones_in
+from ..phone import format_local, mask_phones_in
 from ..sending import mark_unconfirmed_not_sent
 from ..sending.resend import resend_to_failed
 from ..tracking.sync import sync_messages
 from .columns import can_see_full_phone
+from .failures import failure_reason
 
 
 def _shown(request: HttpRequest, error: str) -> str:
@@ -107,12 +110,37 @@ def mark_not_sent(
     return None
 
 
+def _label(model: type[Model], name: str) -> str:
+    field = model._meta.get_field(name)
+    return capfirst(str(getattr(field, "verbose_name", name)))
+
+
+def export_headings() -> list[str]:
+    """The CSV export's column headings: the admin's labels, in the active language."""
+    return [
+        _label(Recipient, "message"),
+        _label(Message, "created_at"),
+        _label(Message, "origin"),
+        _label(Recipient, "phone"),
+        _label(Recipient, "status"),
+        _label(Recipient, "tx_id"),
+        _label(Recipient, "error_code"),
+        str(capfirst(_("reason"))),
+    ]
+
+
 @admin.action(description=_("Export the recipients as CSV"))
 def export_csv(
     modeladmin: ModelAdmin[Message], request: HttpRequest, queryset: QuerySet[Message]
 ) -> StreamingHttpResponse:
-    """Stream the chosen messages' recipients as CSV, numbers masked as the viewer sees them."""
+    """Stream the chosen messages' recipients as CSV, as the admin shows them.
+
+    The headings and statuses are the admin's labels; numbers are written as
+    people read them (``081-234-5678``), masked as the viewer sees them.
+    """
     full = can_see_full_phone(request)
+    # The rows are written after the view returns: in the language of the request.
+    language = translation.get_language()
 
     class Echo:
         def write(self, value: str) -> str:
@@ -121,24 +149,30 @@ def export_csv(
     writer = csv.writer(Echo())
 
     def rows() -> Any:
-        yield writer.writerow(
-            ["message", "created", "origin", "phone", "status", "tx_id", "error_code"]
-        )
+        with translation.override(language):
+            headings = writer.writerow(export_headings())
+            statuses = {value: str(label) for value, label in Recipient.Status.choices}
+        yield headings
+        reasons: dict[tuple[str, str], str] = {}
         recipients = (
             Recipient.objects.filter(message__in=queryset)
             .select_related("message")
             .order_by("message_id", "id")
         )
         for r in recipients.iterator(chunk_size=2000):
+            if (r.status, r.error_code) not in reasons:
+                with translation.override(language):
+                    reasons[r.status, r.error_code] = failure_reason(r.status, r.error_code)
             yield writer.writerow(
                 [
                     r.message_id,
                     r.message.created_at.isoformat(),
                     r.message.origin,
-                    r.phone if full else mask_phone(r.phone),
-                    r.status,
+                    format_local(r.phone, masked=not full),
+                    str(statuses.get(r.status, r.status)),
                     r.tx_id,
-                    r.error_code,
+                    r.error_code if full else mask_phones_in(r.error_code),
+                    reasons[r.status, r.error_code],
                 ]
             )
 

@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from .changelists import CappedPaginator
-from .columns import can_see_full_phone, text_column
+from .columns import ADMIN_CSS, can_see_full_phone, text_column
 
 
 class LogAdmin(admin.ModelAdmin):
@@ -17,6 +17,9 @@ class LogAdmin(admin.ModelAdmin):
     paginator = CappedPaginator
     show_full_result_count = False
     list_per_page = 50
+
+    class Media:
+        css = {"all": [ADMIN_CSS]}
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -13,7 +13,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from ..phone import mask_phone, mask_phones_in, normalize_phone
+from ..phone import format_local, mask_phone, mask_phones_in, normalize_phone
 
 FULL_PHONE_PERMISSION = "sepsms.view_full_phone"
 
@@ -40,7 +40,7 @@ def phone_column(request: HttpRequest, field: str = "phone") -> Callable[[Any], 
         @admin.display(description=_("phone number"), ordering=field)
         def phone(obj: Any) -> str:
             value = getattr(obj, field) or ""
-            return value if full else mask_phone(value)
+            return format_local(value, masked=not full)
 
         return phone
 
@@ -61,7 +61,11 @@ def user_column(
             if account is None:
                 return None
             label = str(account)
-            return label if full else mask_phones_in(label, getattr(obj, phone_field) or "")
+            return (
+                label
+                if full
+                else mask_phones_in(label, getattr(obj, phone_field) or "", local=True)
+            )
 
         return user
 
@@ -125,35 +129,40 @@ def payload_column(request: HttpRequest, field: str = "payload") -> Callable[[An
             payload = getattr(obj, field)
             shown = payload if full else mask_payload(payload)
             text = json.dumps(shown, indent=2, ensure_ascii=False, sort_keys=True)
-            return format_html('<pre style="margin:0">{}</pre>', text)
+            return format_html('<pre class="sepsms-payload">{}</pre>', text)
 
         return pretty_payload
 
     return _per_request(request, ("payload", field), make)
 
 
-STATUS_COLOURS = {
-    "success": "#15803d",
-    "completed": "#15803d",
-    "verified": "#15803d",
-    "applied": "#15803d",
-    "failed": "#b91c1c",
-    "expired": "#b91c1c",
-    "exhausted": "#b91c1c",
-    "send_failed": "#b91c1c",
-    "unconfirmed": "#b45309",
-    "waiting": "#b45309",
-    "refunded": "#6b7280",
-    "cancelled": "#6b7280",
+#: The colour group of each status's pill (classes of ``django_sepsms/admin.css``);
+#: any other status is blue.
+STATUS_GROUPS = {
+    "success": "done",
+    "completed": "done",
+    "verified": "done",
+    "applied": "done",
+    "failed": "failed",
+    "expired": "failed",
+    "exhausted": "failed",
+    "send_failed": "failed",
+    "unconfirmed": "waiting",
+    "waiting": "waiting",
+    "refunded": "void",
+    "cancelled": "void",
 }
 
 
 def badge(value: str, label: str) -> str:
-    """``label`` as a pill coloured for the status ``value`` (green done, red failed)."""
-    colour = STATUS_COLOURS.get(value, "#1d4ed8")
-    return format_html(
-        '<span style="display:inline-block;padding:1px 8px;border-radius:10px;color:#fff;'
-        'background:{};font-size:11px;font-weight:600">{}</span>',
-        colour,
-        label,
-    )
+    """``label`` as a pill coloured for the status ``value`` (green done, red failed).
+
+    Styled by ``django_sepsms/admin.css`` (see :data:`ADMIN_CSS`): no inline style.
+    """
+    group = STATUS_GROUPS.get(value)
+    classes = f"sepsms-pill sepsms-pill-{group}" if group else "sepsms-pill"
+    return format_html('<span class="{}">{}</span>', classes, label)
+
+
+#: The stylesheet of the pills, payloads and dashboard, for a ``Media`` class.
+ADMIN_CSS = "django_sepsms/admin.css"

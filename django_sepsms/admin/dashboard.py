@@ -17,9 +17,10 @@ from django.utils.translation import gettext as _
 from ..conf import sepsms_settings
 from ..exceptions import SepsmsError, error_code_of
 from ..models import FAILED_RECIPIENT_STATUSES, Message, OtpChallenge, Recipient
-from ..phone import mask_phone, mask_phones_in
+from ..phone import format_local, mask_phones_in
 from ..sending import get_balance
 from .columns import badge
+from .failures import failure_reason
 
 logger = logging.getLogger("django_sepsms")
 
@@ -104,8 +105,7 @@ def traffic_chart(rows: list[dict[str, Any]], width: int = 760, height: int = 22
         if (last - i) % 5 == 0  # today always labelled
     ]
     return format_html(
-        '<svg viewBox="0 0 {w} {h}" width="100%" role="img" aria-label="{title}" '
-        'style="max-width:{w}px;font:11px sans-serif">'
+        '<svg viewBox="0 0 {w} {h}" width="{w}" role="img" aria-label="{title}">'
         '<line x1="{l}" y1="10" x2="{l}" y2="{b}" stroke="#9ca3af"/>'
         '<line x1="{l}" y1="{b}" x2="{w}" y2="{b}" stroke="#9ca3af"/>'
         '<text x="2" y="16">{top}</text><text x="2" y="{b}">0</text>{rects}{labels}</svg>',
@@ -148,8 +148,9 @@ def latest_failures(limit: int = 10, *, full_phones: bool = False) -> list[dict[
     return [
         {
             **r,
-            "phone": r["phone"] if full_phones else mask_phone(r["phone"]),
+            "phone": format_local(r["phone"], masked=not full_phones),
             "error_code": r["error_code"] if full_phones else mask_phones_in(r["error_code"]),
+            "reason": failure_reason(r["status"], r["error_code"]),
             "badge": badge(r["status"], str(labels.get(r["status"], r["status"]))),
         }
         for r in rows

@@ -17,12 +17,13 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 
 from ..models import Message, MessageBatch, Recipient
-from ..phone import mask_phone, mask_phones_in
+from ..phone import format_local, mask_phones_in
 from .actions import export_csv, mark_not_sent, refresh_status, resend_failed
 from .base import LogAdmin
 from .changelists import OriginFilter, search_term_kind
-from .columns import badge, can_see_full_phone, phone_column
+from .columns import badge, can_see_full_phone, phone_column, text_column
 from .dashboard import context as dashboard_context
+from .failures import failure_reason
 
 RECIPIENTS_PER_PAGE = 50
 
@@ -125,10 +126,11 @@ class MessageAdmin(LogAdmin):
         extra_context["recipient_page"] = current
         extra_context["recipient_rows"] = [
             {
-                "phone": r.phone if full else mask_phone(r.phone),
+                "phone": format_local(r.phone, masked=not full),
                 "status": badge(r.status, r.get_status_display()),
                 "tx_id": r.tx_id,
-                "error_code": r.error_code,
+                "error_code": r.error_code if full else mask_phones_in(r.error_code),
+                "reason": failure_reason(r.status, r.error_code),
                 "changed": r.status_changed_at,
             }
             for r in current.object_list
@@ -159,21 +161,37 @@ class MessageAdmin(LogAdmin):
 class RecipientAdmin(LogAdmin):
     """Each number of each message, with its delivery status."""
 
-    list_display = ["id", "message_link", "status_badge", "tx_id", "status_changed_at"]
+    list_display = [
+        "id",
+        "message_link",
+        "status_badge",
+        "tx_id",
+        "error_code",
+        "reason",
+        "status_changed_at",
+    ]
     list_filter = ["status"]
     search_fields = ["tx_id"]
     search_help_text = _("A phone number in any format, or a transaction id.")
     ordering = ["-id"]
     exclude = ["phone", "variables"]
     raw_id_fields = ["message", "batch"]
+    masked_fields = ("error_code",)
 
     def get_list_display(self, request: HttpRequest) -> list[Any]:
         columns: list[Any] = list(super().get_list_display(request))
         columns.insert(2, phone_column(request))
+        if not can_see_full_phone(request):
+            error_code = text_column(request, "error_code", _("error code"), "phone")
+            columns = [error_code if c == "error_code" else c for c in columns]
         return columns
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
-        return [phone_column(request)]
+        return [phone_column(request), *super().get_readonly_fields(request, obj), "reason"]
+
+    @admin.display(description=_("reason"))
+    def reason(self, obj: Recipient) -> str | None:
+        return failure_reason(obj.status, obj.error_code) or None
 
     @admin.display(description=_("message"), ordering="message_id")
     def message_link(self, obj: Recipient) -> str:

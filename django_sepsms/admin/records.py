@@ -6,12 +6,29 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.translation import gettext_lazy as _
 
 from ..models import OtpChallenge, WebhookEvent
+from ..otp.purposes import purpose_label
 from .base import LogAdmin
 from .columns import badge, can_see_full_phone, payload_column, phone_column, user_column
+
+
+class PurposeFilter(admin.SimpleListFilter):
+    """The purposes recorded, by their translated labels."""
+
+    title = _("purpose")
+    parameter_name = "purpose"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        values = OtpChallenge.objects.order_by("purpose").values_list("purpose", flat=True)
+        return [(value, purpose_label(value)) for value in values.distinct()]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        return queryset.filter(purpose=value) if value else queryset
 
 
 @admin.register(OtpChallenge)
@@ -20,16 +37,16 @@ class OtpChallengeAdmin(LogAdmin):
 
     list_display = [
         "reference",
-        "purpose",
+        "purpose_label",
         "mode",
         "status_badge",
         "attempts",
         "created_at",
         "expires_at",
     ]
-    list_filter = ["status", "purpose", "mode"]
+    list_filter = ["status", PurposeFilter, "mode"]
     search_fields = ["=reference"]
-    exclude = ["code_hash", "phone"]
+    exclude = ["code_hash", "phone", "purpose"]
     raw_id_fields = ["user", "message"]
 
     def get_list_display(self, request: HttpRequest) -> list[Any]:
@@ -42,8 +59,16 @@ class OtpChallengeAdmin(LogAdmin):
         return exclude if can_see_full_phone(request) else [*exclude, "user"]
 
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[Any]:
-        fields = [phone_column(request), *super().get_readonly_fields(request, obj)]
+        fields = [
+            phone_column(request),
+            "purpose_label",
+            *super().get_readonly_fields(request, obj),
+        ]
         return fields if can_see_full_phone(request) else [*fields, user_column(request)]
+
+    @admin.display(description=_("purpose"), ordering="purpose")
+    def purpose_label(self, obj: OtpChallenge) -> str:
+        return purpose_label(obj.purpose)
 
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj: OtpChallenge) -> str:

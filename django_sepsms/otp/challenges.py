@@ -33,7 +33,7 @@ from ..exceptions import (
     error_code_of,
 )
 from ..models import Message, OtpChallenge
-from ..phone import mask_phone, normalize_phone
+from ..phone import PhoneInput, mask_phone, normalize_phone
 from ..sending import PreparedMessage, deliver_message, record_message, resolve_origin
 from ..signals import otp_failed, otp_sent, otp_verified, send_after_commit
 from ..tracking.events import apply_waiting_events
@@ -83,7 +83,7 @@ class VerificationResult:
 
 
 def send_otp(
-    phone: str,
+    phone: PhoneInput,
     *,
     purpose: str = Purpose.VERIFY,
     user: Any = None,
@@ -107,7 +107,7 @@ def send_otp(
 
 
 def attempt_otp(
-    phone: str,
+    phone: PhoneInput,
     *,
     purpose: str = Purpose.VERIFY,
     user: Any = None,
@@ -233,7 +233,7 @@ def verify_otp(
     reference: str,
     pin: str,
     *,
-    phone: str | None = None,
+    phone: PhoneInput | None = None,
     purpose: str | None = None,
     request: HttpRequest | None = None,
     backend: BaseBackend | None = None,

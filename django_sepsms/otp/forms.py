@@ -2,17 +2,41 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import phonenumbers
 from django import forms
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from .. import contract
-from ..phone import normalize_phone
+from ..phone import national_format, normalize_phone, phone_text
+
+
+class PhoneInputField(forms.CharField):
+    """A number as text; a ``phonenumbers.PhoneNumber`` (django-phonenumber-field's
+    ``PhoneNumber``) is taken too, in the form's data or its ``initial``, where it is
+    shown as people write it (``081-234-5678``)."""
+
+    def to_python(self, value: Any) -> str | None:
+        if isinstance(value, phonenumbers.PhoneNumber):
+            value = phone_text(value)
+        text: str | None = super().to_python(value)
+        return text
+
+    def prepare_value(self, value: Any) -> Any:
+        if isinstance(value, phonenumbers.PhoneNumber):
+            try:
+                return national_format(normalize_phone(value))
+            except ValidationError:
+                return phone_text(value)
+        return value
 
 
 class PhoneForm(forms.Form):
-    """Step 1: the mobile number, in any usual form."""
+    """Step 1: the mobile number, in any usual form (or a ``phonenumbers.PhoneNumber``)."""
 
-    phone = forms.CharField(
+    phone = PhoneInputField(
         label=_("Mobile number"),
         max_length=32,
         widget=forms.TextInput(

@@ -19,3 +19,11 @@ class Purpose(models.TextChoices):
     LOGIN = "login", _("log in")
     #: A signed-in user adds a number (the ``sepsms:phone`` pages).
     ADD_PHONE = "phone", _("add a phone number")
+
+
+def purpose_label(value: str) -> str:
+    """The translated label of the purpose ``value``; a project's own purpose as it is."""
+    try:
+        return str(Purpose(value).label)
+    except ValueError:
+        return value

@@ -33,7 +33,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from ..conf import sepsms_settings
 from ..exceptions import CodeUnavailable, OtpRateLimited
 from ..models import PhoneNumber
-from ..phone import mask_phone
+from ..phone import format_local
 from ..redaction import hide_sensitive_values
 from .flows import CodeRequest, check_code, request_code
 from .forms import CodeForm, PhoneForm
@@ -206,7 +206,7 @@ class VerifyView(_FlowView):
             form.fields["code"].widget.attrs.update(disabled=True, autofocus=False)
         return {
             "form": form,
-            "masked_phone": mask_phone(flow["phone"]),
+            "masked_phone": format_local(flow["phone"], masked=True),
             "reference": flow["reference"],
             "resend_wait": status.resend_wait,
             "verify_wait": status.verify_wait,
@@ -342,7 +342,7 @@ class PhoneVerifyView(LoginRequiredMixin, VerifyView):
             request,
             "sepsms/phone_done.html",
             {
-                "masked_phone": mask_phone(phone),
+                "masked_phone": format_local(phone, masked=True),
                 "continue_url": resolve_url(settings.LOGIN_REDIRECT_URL),
             },
         )

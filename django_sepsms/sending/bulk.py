@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import phonenumbers
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
@@ -25,7 +26,7 @@ from django.utils.translation import gettext as _
 from ..conf import sepsms_settings
 from ..contract import render_variables
 from ..models import Message, MessageBatch, Recipient
-from ..phone import phone_normalizer
+from ..phone import phone_normalizer, phone_text
 from ..segments import count_segments
 from .deliver import deliver_message
 from .prepare import resolve_origin
@@ -33,8 +34,11 @@ from .record import insert_recipients
 
 logger = logging.getLogger("django_sepsms")
 
-#: What an item of ``recipients`` may be: a number, or a number and its variables.
-RecipientItem = str | tuple[str, Mapping[str, Any]] | Mapping[str, Any]
+#: What an item of ``recipients`` may be: a number (text or a
+#: ``phonenumbers.PhoneNumber``), or a number and its variables.
+RecipientItem = (
+    str | phonenumbers.PhoneNumber | tuple[object, Mapping[str, Any]] | Mapping[str, Any]
+)
 
 
 @dataclass
@@ -53,11 +57,13 @@ class BulkReport:
 def _split(item: RecipientItem) -> tuple[str, dict[str, Any] | None]:
     if isinstance(item, str):
         return item, None
+    if isinstance(item, phonenumbers.PhoneNumber):
+        return phone_text(item), None
     if isinstance(item, tuple):
         phone, values = item
-        return str(phone), dict(values) if values else None
+        return phone_text(phone), dict(values) if values else None
     values = {k: v for k, v in item.items() if k != "phone"}
-    return str(item.get("phone", "")), values or None
+    return phone_text(item.get("phone", "")), values or None
 
 
 def send_bulk(
@@ -72,8 +78,10 @@ def send_bulk(
 ) -> BulkReport:
     """Record a campaign in ``BATCH_SIZE`` chunks, then send it (or queue it).
 
-    Items are numbers, ``(number, variables)`` pairs or mappings with a
-    ``"phone"`` key (the other keys are the variables). Invalid numbers are
+    Items are numbers (text or ``phonenumbers.PhoneNumber``, as
+    django-phonenumber-field's ``PhoneNumberField`` gives), ``(number,
+    variables)`` pairs or mappings with a ``"phone"`` key (the other keys are
+    the variables). Invalid numbers are
     refused with their reason and the rest goes out. With ``USE_TASKS`` the
     delivery is queued for the workers; otherwise it happens here.
 

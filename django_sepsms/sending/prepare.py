@@ -14,7 +14,7 @@ from ..backends.base import OutgoingSms
 from ..conf import sepsms_settings
 from ..exceptions import ConfigurationError
 from ..models import Message, MessageBatch
-from ..phone import normalize_many, normalize_phone
+from ..phone import PhoneInput, format_local, normalize_many, normalize_phone
 from ..segments import count_segments
 
 _MAX_TEXT_LENGTH = 2000
@@ -65,7 +65,7 @@ def resolve_origin(origin: str | None) -> str:
 
 def prepare_message(
     message: str,
-    recipients: str | Iterable[str],
+    recipients: PhoneInput | Iterable[PhoneInput],
     *,
     origin: str | None = None,
     scheduled_at: datetime | None = None,
@@ -81,7 +81,7 @@ def prepare_message(
             code="message_too_long",
             params={"max": _MAX_TEXT_LENGTH},
         )
-    if isinstance(recipients, str):
+    if isinstance(recipients, PhoneInput):
         recipients = [recipients]
     phones = normalize_many(recipients)
     if not phones:
@@ -108,13 +108,13 @@ def _clean_variables(
             raise ValidationError(
                 _("Variables are given for %(phone)s, which is not a recipient."),
                 code="unknown_variables_recipient",
-                params={"phone": phone},
+                params={"phone": format_local(phone)},
             )
         if not isinstance(values, Mapping):
             raise ValidationError(
                 _("The variables of %(phone)s must be a mapping of names to values."),
                 code="invalid_variables",
-                params={"phone": phone},
+                params={"phone": format_local(phone)},
             )
         cleaned[phone] = {str(k): v for k, v in values.items()}
     return cleaned

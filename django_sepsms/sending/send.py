@@ -10,6 +10,7 @@ from ..backends.base import BaseBackend
 from ..backends.loading import get_backend
 from ..conf import sepsms_settings
 from ..models import Message
+from ..phone import PhoneInput
 from .deliver import deliver_message
 from .prepare import prepare_message
 from .record import record_message
@@ -17,7 +18,7 @@ from .record import record_message
 
 def send_sms(
     message: str,
-    recipients: str | Iterable[str],
+    recipients: PhoneInput | Iterable[PhoneInput],
     *,
     origin: str | None = None,
     scheduled_at: datetime | None = None,

@@ -12,9 +12,10 @@ with ``curl`` or from a browser-driven test:
 - ``POST /_sim/delay``: ``delay_next()`` (``path``, ``seconds``, ``times``,
   ``process``);
 - ``POST /_sim/keys``: ``add_api_key()`` (``key``, ``scopes``, ``allowed_ips``);
-- ``POST /_sim/deliver``: ``deliver_now()`` (``uuid``, optional).
+- ``POST /_sim/deliver``: ``deliver_now()`` (``uuid``, optional);
+- ``GET /_sim/inbox.css`` and ``/_sim/inbox.js``: the inbox page's assets.
 
-Every answer is JSON; a body that does not fit is a ``400`` in the
+Every other answer is JSON; a body that does not fit is a ``400`` in the
 provider's error envelope, and changes nothing. A body must be sent as
 ``Content-Type: application/json`` (``415`` otherwise), so that a web page
 cannot change the simulator with a plain form.
@@ -28,7 +29,7 @@ from typing import Any, Protocol
 
 from .. import contract
 from .httpd import Request, Response, json_response, require_method
-from .inbox import inbox_item, matching
+from .inbox import ASSETS, inbox_item, matching
 from .records import InboxEntry
 from .wire import ERROR_UNAVAILABLE, ApiError
 
@@ -142,6 +143,10 @@ def handle(sim: Controlled, request: Request) -> Response:
         require_method(request, "GET")
         found = matching(sim.inbox, request.query.get("q", ""))
         return json_response(200, {"items": [inbox_item(e) for e in found]})
+    if name in ASSETS:
+        require_method(request, "GET")
+        body, content_type = ASSETS[name]
+        return Response(200, body, content_type, {"Cache-Control": "no-cache"})
     if name == "switches" and request.method == "GET":
         return json_response(200, switches_of(sim))
     actions: dict[str, Callable[[Controlled, Mapping[str, Any]], Any]] = {

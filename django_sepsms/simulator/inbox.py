@@ -1,7 +1,10 @@
 """The simulator's inbox: every SMS "delivered", newest first, OTP codes included.
 
 Like Mailpit for e-mail: a developer reads the code the site just sent without a
-phone. Self-contained HTML (inline CSS, no external assets) that reloads itself.
+phone. HTML that reloads itself, with its stylesheet and script served by the
+simulator itself (``/_sim/inbox.css``, ``/_sim/inbox.js``: nothing inline, nothing
+from elsewhere). Numbers are shown as the provider's API carries them
+(``66812345678``), the form a test compares.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ table{border-collapse:collapse;width:100%;background:#fff;box-shadow:0 1px 2px #
 th,td{text-align:left;padding:8px 10px;border-bottom:1px solid #e4e6eb;vertical-align:top}
 th{background:#eceef2;font-weight:600}
 td.text{white-space:pre-wrap;word-break:break-word;max-width:48em}
-.status{border-radius:10px;padding:1px 8px;font-size:12px;background:#ddd}
+.status{border-radius:10px;padding:1px 8px;font-size:12px;background:#ddd;white-space:nowrap}
 .status-success{background:#d3f5dc;color:#11632a}
 .status-failed{background:#fbd5d5;color:#8a1717}
 .ref{font-family:ui-monospace,monospace;font-size:12px;color:#555}
@@ -34,6 +37,44 @@ td.text{white-space:pre-wrap;word-break:break-word;max-width:48em}
 .more{color:#666}
 header form input{padding:4px 8px;border-radius:4px;border:0;min-width:16em}
 """
+
+#: Keeps what is being typed in the search box across the page's reloads: the
+#: draft, the caret and the focus are put back after each one. A search sent
+#: with Enter is in the address, which the reload keeps.
+_JS = """(function () {
+  "use strict";
+  var KEY = "sepsms-simulator-inbox-search";
+  var field = document.querySelector('input[name="q"]');
+  if (!field || !window.sessionStorage) { return; }
+  var here = location.pathname + location.search;
+  var draft = null;
+  try { draft = JSON.parse(sessionStorage.getItem(KEY) || "null"); } catch (e) { draft = null; }
+  if (draft && draft.page === here) {
+    field.value = draft.value;
+    if (draft.focused) {
+      field.focus();
+      var caret = Math.min(draft.caret, field.value.length);
+      field.setSelectionRange(caret, caret);
+    }
+  }
+  function keep() {
+    sessionStorage.setItem(KEY, JSON.stringify({
+      page: here, value: field.value, caret: field.selectionStart || 0,
+      focused: document.activeElement === field
+    }));
+  }
+  ["input", "keyup", "focus", "blur", "click"].forEach(function (name) {
+    field.addEventListener(name, keep);
+  });
+  field.form.addEventListener("submit", function () { sessionStorage.removeItem(KEY); });
+})();
+"""
+
+#: What ``/_sim/<name>`` serves besides the control endpoints: the page's assets.
+ASSETS: dict[str, tuple[bytes, str]] = {
+    "inbox.css": (_CSS.encode("utf-8"), "text/css; charset=utf-8"),
+    "inbox.js": (_JS.encode("utf-8"), "text/javascript; charset=utf-8"),
+}
 
 
 #: The most rows one page shows: a 10,000-number send must not make it crawl.
@@ -107,14 +148,16 @@ def render_inbox(entries: Sequence[InboxEntry], *, credits: int, query: str = ""
         f'value="{escape(query.strip())}" placeholder="Number, text or reference" '
         'aria-label="Search the inbox"></form>'
     )
+    count = f"{len(found)} of {len(entries)} SMS" if query.strip() else f"{len(entries)} SMS"
     return (
         "<!doctype html>\n"
         '<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="refresh" content="{REFRESH_SECONDS}">'
         "<title>SEPSMS simulator inbox</title>"
-        f"<style>{_CSS}</style></head><body>"
+        '<link rel="stylesheet" href="/_sim/inbox.css">'
+        '<script src="/_sim/inbox.js" defer></script></head><body>'
         "<header><h1>SEPSMS simulator inbox</h1>"
-        f"<span>{len(entries)} SMS</span><span>Credits: {credits}</span>{search}"
+        f'<span class="count">{count}</span><span>Credits: {credits}</span>{search}'
         "<span>Local testing only: never expose this server publicly.</span></header>"
         f"<main>{body}</main></body></html>\n"
     )

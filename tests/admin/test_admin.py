@@ -81,10 +81,10 @@ def test_numbers_are_masked_without_the_permission(
     for url in urls:
         body = support.get(url).content.decode()
         assert "66812345678" not in body, url
-        assert "66*******78" in body, url
+        assert "0xx-xxx-xx78" in body, url
         assert challenge.code_hash not in body
-    assert "66812345678" in boss.get(urls[0]).content.decode()
-    assert "66812345678" in boss.get(urls[1]).content.decode()
+    assert "081-234-5678" in boss.get(urls[0]).content.decode()
+    assert "081-234-5678" in boss.get(urls[1]).content.decode()
 
 
 @pytest.mark.parametrize("term", ["0812345678", "+66 81-234-5678", "66812345678"])
@@ -177,9 +177,11 @@ def test_resend_failed_and_export(boss: Client, sms_outbox: list[Any]) -> None:
     assert sms_outbox[-1].message == "Hello Malee"
     export = boss.post(url, {"action": "export_csv", "_selected_action": [msg.pk, copy.pk]})
     lines = b"".join(export.streaming_content).decode().splitlines()
-    assert lines[0] == "message,created,origin,phone,status,tx_id,error_code"
+    assert lines[0] == (
+        "Message,Created,Sender name,Phone number,Delivery status,Transaction id,Error code,Reason"
+    )
     assert len(lines) == 4
-    assert any("66912345678" in line for line in lines)
+    assert any("091-234-5678" in line for line in lines)
 
 
 def test_unconfirmed_sends_are_recorded_never_sent_only_after_confirming(
@@ -294,7 +296,7 @@ def test_dashboard(support: Client, sms_outbox: list[Any]) -> None:
     # OTP texts are SMS too: 2 + 1 sent, the code delivered.
     assert page.context["totals"] == {"sent": 3, "delivered": 2, "failed": 1}
     assert page.context["funnel"]["sent"] == 1
-    assert "66*******78" in body
+    assert "0xx-xxx-xx78" in body
     assert "dr.failed" in body
     assert (
         support.get(reverse("admin:sepsms_message_changelist"))

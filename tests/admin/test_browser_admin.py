@@ -37,15 +37,15 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 TIMEOUT_MS = 5_000
 MODELS = ["message", "messagebatch", "recipient", "otpchallenge", "webhookevent", "phonenumber"]
-SOMCHAI = "66812345678"  # 081-234-5678, masked 66*******78
-MASKED_SOMCHAI = "66*******78"
+SOMCHAI = "66812345678"  # 081-234-5678, masked 0xx-xxx-xx78
+MASKED_SOMCHAI = "0xx-xxx-xx78"
 FULL_FORMS = (SOMCHAI, "0812345678", "081-234-5678")
 
 
 @dataclass
 class DeliveryLog:
-    order: Message  # to Somchai (failed) and 66*******31 (delivered)
-    promo: Message  # to 66*******33 (failed), 66*******66 and 66*******99
+    order: Message  # to Somchai (failed) and 0xx-xxx-xx31 (delivered)
+    promo: Message  # to 0xx-xxx-xx33 (failed), 0xx-xxx-xx66 and 0xx-xxx-xx99
     otp: Message  # the one-time code to Somchai, verified
 
 
@@ -184,7 +184,7 @@ def test_message_page_masks_the_recipients(page: Page, live_server: Any, log: De
     expect(recipients).to_be_visible()
     rows = recipients.locator("tbody tr")
     expect(rows).to_have_count(2)
-    assert cells(rows, 1) == [MASKED_SOMCHAI, "66*******31"]
+    assert cells(rows, 1) == [MASKED_SOMCHAI, "0xx-xxx-xx31"]
     assert cells(rows, 2) == ["Failed", "Delivered"]
     assert cells(rows, 4) == ["dr.failed", ""]
     expect(page.locator(".field-delivered_count .readonly")).to_have_text("1")
@@ -217,7 +217,7 @@ def test_dashboard(page: Page, live_server: Any, log: DeliveryLog) -> None:
     failures = module(page, "Latest failures").locator("tr:has(td)")
     expect(failures).to_have_count(2)
     assert cells(failures, 1) == [f"#{log.promo.pk}", f"#{log.order.pk}"]
-    assert cells(failures, 2) == ["66*******33", MASKED_SOMCHAI]
+    assert cells(failures, 2) == ["0xx-xxx-xx33", MASKED_SOMCHAI]
     assert cells(failures, 4) == ["dr.failed", "dr.failed"]
     assert_no_full_number(page)
     page.screenshot(path=ARTIFACTS / "admin-dashboard.png", full_page=True)

@@ -165,7 +165,7 @@ def test_masked_staff_change_only_which_number_is_primary(support: Client) -> No
     assert page.status_code == 200
     assert PHONE not in body
     assert not [form for form in FULL_FORMS if form in body]
-    assert "66*******78" in body
+    assert "0xx-xxx-xx78" in body
     assert "is_primary" in inputs(page)
     assert not {"phone", "user"} & inputs(page)
 
@@ -179,3 +179,17 @@ def test_masked_staff_change_only_which_number_is_primary(support: Client) -> No
     assert (number.user.get_username(), number.phone) == (PHONE, PHONE)
     assert number.is_primary is False
     assert number.verified_at == LONG_AGO
+
+
+def test_the_raw_id_field_is_only_for_viewers_who_see_numbers(
+    boss: Client, support: Client
+) -> None:
+    """As the admin page says: a masked viewer gets the account as a masked label,
+    never a raw-id field; a viewer who sees numbers gets the field, label in full."""
+    number = recorded(account(PHONE))  # named by its number, as older versions did
+    masked = support.get(change_url(number)).content.decode()
+    assert 'name="user"' not in masked
+    assert re.search(r'<div class="readonly">0xx-xxx-xx78</div>', masked)
+    full = boss.get(change_url(number)).content.decode()
+    assert re.search(r'<input type="text" name="user" value="[^"]+"', full)
+    assert f"<strong>{PHONE}</strong>" in full  # the label beside the raw id

@@ -111,6 +111,7 @@ _VOLATILE_PAGE = [
         re.compile(r'data-sepsms-seconds="(\d+)">(\d+)<'),
         lambda m: f'data-sepsms-seconds="{about(m.group(1))}">{about(m.group(2))}<',
     ),
+    (re.compile(r"0x+-x+-x+\d+"), "MASKED"),  # the pages' local form
     # A wait in seconds read off the clock: rounded, as a second can tick between two runs.
     (re.compile(r"\b(\d+)( seconds| s)\b"), lambda m: f"{about(m.group(1))}{m.group(2)}"),
 ]

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 import time
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +15,7 @@ from django_sepsms import send_bulk, send_sms
 from django_sepsms.models import Message, MessageBatch, Recipient
 from django_sepsms.simulator import Simulator
 from tests.helpers import http_settings
+from tests.queues import start_worker
 
 pytestmark = pytest.mark.django_db
 LOCMEM = {
@@ -30,27 +28,6 @@ LOCMEM = {
 def numbers(count: int, start: int = 0) -> Any:
     for i in range(start, start + count):
         yield f"08{i:08d}"
-
-
-def start_worker(
-    simulator: Simulator, *, batch_size: int = 50, stdout: int = subprocess.DEVNULL
-) -> subprocess.Popen[str]:
-    """django-tasks-db's ``db_worker`` on this test's database, for one task."""
-    root = Path(__file__).resolve().parent.parent.parent
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "SEPSMS_TEST_WORKER_BASE_URL": simulator.base_url,
-        "SEPSMS_TEST_WORKER_BATCH_SIZE": str(batch_size),
-        "DJANGO_SETTINGS_MODULE": "tests.worker_settings",
-        "PYTHONPATH": str(root),
-    }
-    command = [sys.executable, "-m", "django", "db_worker", "--no-startup-delay"]
-    command += ["--interval", "0.2", "--max-tasks", "1"]
-    return subprocess.Popen(
-        command, env=env, cwd=root, stdout=stdout, stderr=subprocess.STDOUT, text=True
-    )
 
 
 def test_streams_records_and_sends_in_batches(sms_outbox: list[Any]) -> None:

@@ -291,7 +291,7 @@ def test_str_shows_no_text_or_number(sms_outbox: list[Any]) -> None:
     assert "secret" not in str(msg)
     recipient = msg.recipients.get()
     assert "0812345678" not in str(recipient)
-    assert "66*******78" in str(recipient)
+    assert "0xx-xxx-xx78" in str(recipient)
     assert str(msg.batches.get()).startswith(f"#{msg.pk}/0")
 
 
@@ -391,3 +391,11 @@ def test_a_database_error_mid_send_still_records_the_answers_in_flight(
     assert len(sms_outbox) == 2  # the two requests that went out...
     assert statuses[:2] == [Message.Status.COMPLETED] * 2  # ...are both on record
     assert statuses[2:] == [Message.Status.QUEUED] * 2
+
+
+def test_errors_about_a_recipient_name_it_as_people_read_it(sms_outbox: list[Any]) -> None:
+    with pytest.raises(ValidationError) as info:
+        send_sms("Hi {name}", ["0812345678"], variables={"0912345678": {"name": "Malee"}})
+    assert info.value.messages == [
+        "Variables are given for 091-234-5678, which is not a recipient."
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import requests
 
 from django_sepsms.simulator import Simulator
@@ -73,3 +75,39 @@ class TestInbox:
         assert items[1]["text"] == "hello json"
         assert items[1]["status"] == "success"
         assert set(items[0]) >= {"time", "msisdn", "origin", "text", "smsUuid", "txId", "status"}
+
+
+class TestInboxPage:
+    def test_the_count_follows_the_search(self, sim: Simulator) -> None:
+        send(sim, message="parcel on its way")
+        send(sim, message="flash sale", recipients=[OTHER])
+        send(sim, message="another parcel", recipients=[OTHER])
+        sim.deliver_now()
+        assert '<span class="count">3 SMS</span>' in requests.get(sim.inbox_url, timeout=5).text
+        page = requests.get(sim.inbox_url, params={"q": "parcel"}, timeout=5).text
+        assert '<span class="count">2 of 3 SMS</span>' in page
+        assert page.count("<tr><td>") == 2
+        nothing = requests.get(sim.inbox_url, params={"q": "nothing"}, timeout=5).text
+        assert '<span class="count">0 of 3 SMS</span>' in nothing
+
+    def test_a_search_stays_in_the_address_the_page_reloads(self, sim: Simulator) -> None:
+        send(sim, message="parcel on its way")
+        sim.deliver_now()
+        page = requests.get(sim.inbox_url, params={"q": "parcel"}, timeout=5).text
+        # A refresh without a URL of its own reloads this address, ?q= included.
+        assert '<meta http-equiv="refresh" content="3">' in page
+        assert 'value="parcel"' in page
+        assert '<script src="/_sim/inbox.js" defer></script>' in page
+
+    def test_nothing_inline_its_assets_served_by_the_simulator(self, sim: Simulator) -> None:
+        page = requests.get(sim.inbox_url, timeout=5).text
+        assert re.findall(r"<style|\sstyle=|<script(?![^>]*\ssrc=)", page) == []
+        css = requests.get(sim.inbox_url + "_sim/inbox.css", timeout=5)
+        assert css.status_code == 200
+        assert css.headers["Content-Type"] == "text/css; charset=utf-8"
+        assert ".status{" in css.text
+        assert "white-space:nowrap" in css.text.split(".status{", 1)[1].split("}", 1)[0]
+        script = requests.get(sim.inbox_url + "_sim/inbox.js", timeout=5)
+        assert script.headers["Content-Type"] == "text/javascript; charset=utf-8"
+        assert "sessionStorage" in script.text
+        assert requests.post(sim.inbox_url + "_sim/inbox.js", timeout=5).status_code == 405

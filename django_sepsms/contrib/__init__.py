@@ -1,0 +1,1 @@
+"""Integrations with other packages, each importable without the package it serves."""
