@@ -328,7 +328,8 @@ _VOLATILE_TEXT = [
 def seen(page: Page) -> dict[str, Any]:
     """What a visitor sees of the page: its text (references, numbers and waits left
     out) and which buttons may be pressed."""
-    text = page.locator("main").inner_text()
+    # Words only: how the browser lays them out (spaces, line breaks) is not a state.
+    text = " ".join(page.locator("main").inner_text().split())
     for pattern, replacement in _VOLATILE_TEXT:
         text = pattern.sub(replacement, text)
     buttons = page.locator("button")
