@@ -37,6 +37,11 @@ from .counters import Count, Hold, Refusal, Watch, give_back_in_one_trip, take_i
 
 _UNKNOWN_IP = "unknown"
 
+#: The name of the limit that holds a number between two codes (``OTP_RESEND_COOLDOWN``).
+COOLDOWN = "otp_resend_cooldown"
+#: The limits on checking codes (the others are on sending them).
+VERIFY_LIMITS = frozenset({"otp_verify_phone", "otp_verify_ip"})
+
 
 def client_ip(request: HttpRequest | None) -> str:
     """The client's address: ``REMOTE_ADDR``, or, behind ``TRUSTED_PROXIES``, the
@@ -151,7 +156,7 @@ def _send_steps(phone: str, ip: str) -> list[Count | Hold]:
     """What :func:`check_send` takes, in order: the client's network, the number's
     cooldown, the number's two limits and the site's."""
     cooldown = sepsms_settings.OTP_RESEND_COOLDOWN
-    hold = Hold("otp_resend_cooldown", _cooldown_key(phone), time.time() + cooldown, cooldown)
+    hold = Hold(COOLDOWN, _cooldown_key(phone), time.time() + cooldown, cooldown)
     steps = [
         _count("otp_send_ip", _network(ip)),
         hold if cooldown > 0 else None,
@@ -203,7 +208,7 @@ def _check_send_steps_one_by_one(phone: str, ip: str) -> None:
         until = time.time() + cooldown
         if not _cache().add(key, until, timeout=cooldown):
             remaining = float(_cache().get(key) or until) - time.time()
-            raise OtpRateLimited("otp_resend_cooldown", int(remaining) + 1)
+            raise OtpRateLimited(COOLDOWN, int(remaining) + 1)
     _hit("otp_send_phone", phone)
     _hit("otp_send_phone_daily", phone)
     _hit("otp_send_global", "all")

@@ -1,8 +1,14 @@
-"""Phone login and adding a phone number: two steps each, no JavaScript needed."""
+"""Phone login and adding a phone number: two steps each, no JavaScript needed.
+
+The code page tells people where they stand (a wrong code and the tries left,
+a locked or expired code, a wait before a new code, a limit), read from the
+flow in the session alone (:mod:`.sessions`), so decoys show the very same
+states. ``django_sepsms/countdown.js`` only counts the waits down and unlocks
+the buttons when they are over; the server enforces every one of them.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -11,23 +17,36 @@ from django.contrib.auth.mixins import LoginRequiredMixin
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render, resolve_url
+from django.urls import get_script_prefix
 from django.utils import timezone
 from django.utils.decorators import method_decorator
+from django.utils.html import conditional_escape, format_html
 from django.utils.http import url_has_allowed_host_and_scheme, urlencode
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views import View
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from ..conf import sepsms_settings
 from ..exceptions import CodeUnavailable, OtpRateLimited
 from ..models import PhoneNumber
 from ..phone import format_local
 from ..redaction import hide_sensitive_values
 from .flows import CodeRequest, check_code, request_code
 from .forms import CodeForm, PhoneForm
+from .limits import COOLDOWN, VERIFY_LIMITS
 from .purposes import Purpose
-from .sessions import SESSION_KEY, readable_session
+from .sessions import (
+    SESSION_KEY,
+    FlowStatus,
+    count_wrong_code,
+    flow_status,
+    hold,
+    readable_session,
+)
 
 
 def _safe_next(request: HttpRequest, value: str | None) -> str:
@@ -38,20 +57,62 @@ def _safe_next(request: HttpRequest, value: str | None) -> str:
     return ""
 
 
-def _rate_limited(
-    request: HttpRequest, template: str, context: dict[str, Any], exc: OtpRateLimited
+def _page(
+    request: HttpRequest, template: str, context: dict[str, Any], status: int = 200
 ) -> HttpResponse:
-    context["error"] = _("Too many attempts. Please wait %(seconds)s seconds and try again.") % {
-        "seconds": exc.retry_after
-    }
-    response = render(request, template, context, status=429)
+    """Render a phone page; ``site_url`` (the site's root) is its way back to the site."""
+    context.setdefault("site_url", get_script_prefix())
+    return render(request, template, context, status=status)
+
+
+def _waiting(message: str, seconds: int, done: str) -> SafeString:
+    """``message`` with its ``%(seconds)s`` as a count that the page's script ticks down;
+    when it reaches 0 the script shows ``done`` instead."""
+    counter = format_html(
+        '<span class="sepsms-seconds" role="timer" data-sepsms-seconds="{0}">{0}</span>',
+        seconds,
+    )
+    text = mark_safe(conditional_escape(message) % {"seconds": counter})  # noqa: S308
+    return format_html('<span data-sepsms-done="{}">{}</span>', done, text)
+
+
+def _refused(
+    request: HttpRequest,
+    template: str,
+    context: dict[str, Any],
+    exc: OtpRateLimited,
+    *,
+    code_page: bool = True,
+) -> HttpResponse:
+    """A limit said no (nothing was sent or checked): ``429``, how long to wait, and why.
+
+    The resend cooldown is not a fault: a code was just sent, so the answer says
+    so (``code_page``: and that it may be entered). Any other limit is "too
+    many requests". Decoys are counted alike, so neither tells them apart.
+    """
+    if exc.limit != COOLDOWN:
+        message = _("Too many requests: please wait %(seconds)s s and try again.")
+        done = _("You can try again now.")
+    elif code_page:
+        message = _(
+            "A code was just sent to this number: enter it, or wait %(seconds)s s"
+            " to ask for a new one."
+        )
+        done = _("You can ask for a new code now.")
+    else:
+        message = _(
+            "A code was just sent to this number: wait %(seconds)s s to ask for a new one."
+        )
+        done = _("You can ask for a new code now.")
+    context["error"] = _waiting(message, exc.retry_after, done)
+    response = _page(request, template, context, status=429)
     response["Retry-After"] = str(exc.retry_after)
     return response
 
 
 def _unavailable(request: HttpRequest, template: str, context: dict[str, Any]) -> HttpResponse:
     context["error"] = _("We could not send or check the code just now. Please try again later.")
-    response = render(request, template, context, status=503)
+    response = _page(request, template, context, status=503)
     response["Retry-After"] = "30"
     return response
 
@@ -85,23 +146,40 @@ class StartView(_FlowView):
         }
 
     def get(self, request: HttpRequest) -> HttpResponse:
-        return render(request, self.template_name, self.context(request, PhoneForm()))
+        return _page(request, self.template_name, self.context(request, PhoneForm()))
 
     def post(self, request: HttpRequest) -> HttpResponse:
         form = PhoneForm(request.POST)
         context = self.context(request, form)
         if not form.is_valid():
-            return render(request, self.template_name, context, status=400)
+            return _page(request, self.template_name, context, status=400)
         try:
             sent = request_code(
                 request, form.cleaned_data["phone"], self.purpose, user=request.user
             )
         except OtpRateLimited as exc:
-            return _rate_limited(request, self.template_name, context, exc)
+            return self.refused(request, context, form.cleaned_data["phone"], exc)
         except CodeUnavailable:
             return _unavailable(request, self.template_name, context)
         request.session[SESSION_KEY] = _flow_state(sent, context["next"])
         return redirect(self.verify_url)
+
+    def refused(
+        self, request: HttpRequest, context: dict[str, Any], phone: str, exc: OtpRateLimited
+    ) -> HttpResponse:
+        """Asked again too soon: a session that has this number's code page is sent
+        back to it; the page then waits as long as the limit says."""
+        flow = request.session.get(SESSION_KEY)
+        ours = isinstance(flow, dict) and (flow.get("purpose"), flow.get("phone")) == (
+            self.purpose,
+            phone,
+        )
+        if ours:
+            assert isinstance(flow, dict)
+            hold(flow, "resend_at", exc.retry_after, timezone.now())
+            request.session[SESSION_KEY] = flow
+            context["code_url"] = resolve_url(self.verify_url)
+        return _refused(request, self.template_name, context, exc, code_page=ours)
 
 
 @method_decorator(
@@ -123,25 +201,30 @@ class VerifyView(_FlowView):
     def context(
         self, request: HttpRequest, flow: dict[str, Any], form: CodeForm
     ) -> dict[str, Any]:
-        resend_at = datetime.fromisoformat(flow["resend_at"])
-        wait = max(0, int((resend_at - timezone.now()).total_seconds()) + 1)
-        if resend_at <= timezone.now():
-            wait = 0
+        status = flow_status(flow, timezone.now())
+        if not status.can_verify:
+            form.fields["code"].widget.attrs.update(disabled=True, autofocus=False)
         return {
             "form": form,
             "masked_phone": format_local(flow["phone"], masked=True),
             "reference": flow["reference"],
-            "resend_wait": wait,
+            "resend_wait": status.resend_wait,
+            "verify_wait": status.verify_wait,
+            "can_verify": status.can_verify,
+            "locked": status.locked,
+            "expired": status.expired,
+            "tries_left": status.tries_left,
             "start_url": resolve_url(self.start_url)
             + (f"?{urlencode({'next': flow['next']})}" if flow.get("next") else ""),
             "purpose": self.purpose,
+            "error": _state_message(status),
         }
 
     def get(self, request: HttpRequest) -> HttpResponse:
         flow = self.flow(request)
         if flow is None:
             return redirect(self.start_url)
-        return render(request, self.template_name, self.context(request, flow, CodeForm()))
+        return _page(request, self.template_name, self.context(request, flow, CodeForm()))
 
     def post(self, request: HttpRequest) -> HttpResponse:
         flow = self.flow(request)
@@ -149,10 +232,13 @@ class VerifyView(_FlowView):
             return redirect(self.start_url)
         if "resend" in request.POST:
             return self.resend(request, flow)
+        if not flow_status(flow, timezone.now()).can_verify:
+            # Locked or expired: nothing is checked (for a real code it could only fail).
+            context = self.context(request, flow, CodeForm())
+            return _page(request, self.template_name, context, status=400)
         form = CodeForm(request.POST)
-        context = self.context(request, flow, form)
         if not form.is_valid():
-            return render(request, self.template_name, context, status=400)
+            return _page(request, self.template_name, self.context(request, flow, form), 400)
         try:
             result = check_code(
                 request,
@@ -162,23 +248,39 @@ class VerifyView(_FlowView):
                 pin=form.cleaned_data["code"],
             )
         except OtpRateLimited as exc:
-            return _rate_limited(request, self.template_name, context, exc)
+            if exc.limit in VERIFY_LIMITS:
+                hold(flow, "verify_at", exc.retry_after, timezone.now())
+                request.session[SESSION_KEY] = flow
+            return _refused(request, self.template_name, self.context(request, flow, form), exc)
         except CodeUnavailable:
-            return _unavailable(request, self.template_name, context)
+            return _unavailable(request, self.template_name, self.context(request, flow, form))
         if not result.verified:
-            # One message whatever the reason: wrong, expired, used or unknown.
-            context["form"] = CodeForm()  # an empty field for the next try
-            context["error"] = _("That code is not right, or it has expired.")
-            return render(request, self.template_name, context, status=400)
+            # The reason is never shown (a decoy could not fail otherwise): the page
+            # tells only what the flow knows, the tries used and the code's life.
+            count_wrong_code(flow)
+            request.session[SESSION_KEY] = flow
+            context = self.context(request, flow, CodeForm())  # an empty field for the next try
+            if context["error"] is None:
+                left = context["tries_left"]
+                context["error"] = ngettext(
+                    "That code is not right. You have %(count)d try left.",
+                    "That code is not right. You have %(count)d tries left.",
+                    left,
+                ) % {"count": left}
+            return _page(request, self.template_name, context, status=400)
         return self.done(request, flow, result.challenge)
 
     def resend(self, request: HttpRequest, flow: dict[str, Any]) -> HttpResponse:
-        context = self.context(request, flow, CodeForm())
         try:
             sent = request_code(request, flow["phone"], self.purpose, user=request.user)
         except OtpRateLimited as exc:
-            return _rate_limited(request, self.template_name, context, exc)
+            # The code already sent stays the flow's code; the button waits as long as the limit.
+            hold(flow, "resend_at", exc.retry_after, timezone.now())
+            request.session[SESSION_KEY] = flow
+            context = self.context(request, flow, CodeForm())
+            return _refused(request, self.template_name, context, exc)
         except CodeUnavailable:
+            context = self.context(request, flow, CodeForm())
             return _unavailable(request, self.template_name, context)
         request.session[SESSION_KEY] = _flow_state(sent, flow.get("next", ""))
         return redirect(request.path)
@@ -188,10 +290,19 @@ class VerifyView(_FlowView):
         if user is None:
             context = self.context(request, flow, CodeForm())
             context["error"] = _("That code is not right, or it has expired.")
-            return render(request, self.template_name, context, status=400)
+            return _page(request, self.template_name, context, status=400)
         request.session.pop(SESSION_KEY, None)
         login(request, user)  # rotates the session; user.backend names the backend used
         return HttpResponseRedirect(flow.get("next") or resolve_url(settings.LOGIN_REDIRECT_URL))
+
+
+def _state_message(status: FlowStatus) -> str | None:
+    """What the page says about the code itself, on every answer, when only a new one helps."""
+    if status.locked:
+        return _("This code is locked after too many wrong tries: request a new one.")
+    if status.expired:
+        return _("This code has expired: request a new one.")
+    return None
 
 
 class PhoneStartView(LoginRequiredMixin, StartView):
@@ -223,11 +334,11 @@ class PhoneVerifyView(LoginRequiredMixin, VerifyView):
         except IntegrityError:  # taken by another account a moment ago
             context = self.context(request, flow, CodeForm())
             context["error"] = _("That code is not right, or it has expired.")
-            return render(request, self.template_name, context, status=400)
+            return _page(request, self.template_name, context, status=400)
         request.session.pop(SESSION_KEY, None)
         if flow.get("next"):
             return HttpResponseRedirect(flow["next"])
-        return render(
+        return _page(
             request,
             "sepsms/phone_done.html",
             {
@@ -243,5 +354,8 @@ def _flow_state(sent: CodeRequest, next_url: str) -> dict[str, Any]:
         "phone": sent.phone,
         "reference": sent.reference,
         "resend_at": sent.resend_at.isoformat(),
+        "expires_at": sent.expires_at.isoformat(),
+        "tries": 0,
+        "max_tries": sepsms_settings.OTP_MAX_ATTEMPTS,
         "next": next_url,
     }

@@ -6,8 +6,11 @@ the locmem outbox, and any request that is not for the live server is aborted.
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -31,7 +34,7 @@ except ImportError:  # not installed: every test here skips (fails on CI)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-WRONG_CODE_ERROR = "That code is not right, or it has expired."
+WRONG_CODE_ERROR = "That code is not right. You have 4 tries left."
 TIMEOUT_MS = 5_000
 
 
@@ -42,28 +45,64 @@ def browser() -> Iterator[Browser]:
         yield chromium
 
 
-@pytest.fixture
-def context(browser: Browser, django_db_setup: None, live_server: Any) -> Iterator[BrowserContext]:
+#: What the pages must live with: no inline script or style, nothing from elsewhere.
+CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'"
+
+
+@contextmanager
+def open_context(
+    browser: Browser, live_server: Any, locale: str = "en-US", *, javascript: bool = True
+) -> Iterator[BrowserContext]:
     """A fresh profile (no cookies) that can reach the live server and nothing else.
 
-    ``django_db_setup`` comes first: a live server started before the test database
-    exists would share an in-memory SQLite connection between its threads.
+    Every page is served with a strict Content-Security-Policy (:data:`CSP`): a
+    page that needed an inline script or style would break, and the browser's
+    report of it fails the test.
     """
-    ctx = browser.new_context(viewport={"width": 1024, "height": 720}, locale="en-US")
+    ctx = browser.new_context(
+        viewport={"width": 1024, "height": 720}, locale=locale, java_script_enabled=javascript
+    )
     ctx.set_default_timeout(TIMEOUT_MS)
     blocked: list[str] = []
+    refused: list[str] = []
 
     def only_live_server(route: Route) -> None:
-        if route.request.url.startswith(live_server.url):
-            route.continue_()
-        else:
+        if not route.request.url.startswith(live_server.url):
             blocked.append(route.request.url)
             route.abort()
+        elif route.request.resource_type == "document":
+            answer = route.fetch(max_redirects=0)
+            route.fulfill(
+                response=answer, headers={**answer.headers, "content-security-policy": CSP}
+            )
+        else:
+            route.continue_()
 
+    def watch(page: Page) -> None:
+        page.on(
+            "console",
+            lambda message: (
+                refused.append(message.text) if "Content Security Policy" in message.text else None
+            ),
+        )
+
+    ctx.on("page", watch)
     ctx.route("**/*", only_live_server)
     yield ctx
     ctx.close()
     assert not blocked, f"the pages asked for outside resources: {blocked}"
+    assert not refused, f"the pages broke the Content-Security-Policy: {refused}"
+
+
+@pytest.fixture
+def context(browser: Browser, django_db_setup: None, live_server: Any) -> Iterator[BrowserContext]:
+    """An English profile (see :func:`open_context`).
+
+    ``django_db_setup`` comes first: a live server started before the test database
+    exists would share an in-memory SQLite connection between its threads.
+    """
+    with open_context(browser, live_server) as ctx:
+        yield ctx
 
 
 @pytest.fixture
@@ -217,7 +256,9 @@ def test_resend_waits_for_the_cooldown(
     # The server enforces it too: a forced click sends nothing.
     resend.evaluate("button => { button.disabled = false; }")
     resend.click()
-    expect(page.get_by_role("alert")).to_contain_text("Too many attempts. Please wait")
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("A code was just sent to this number: enter it, or wait")
+    expect(alert).not_to_contain_text("Too many")
     assert len(sms_outbox) == 1
 
 
@@ -243,3 +284,248 @@ def test_resend_without_cooldown_sends_a_new_code(
     page.fill("input[name=code]", code_in(sms_outbox[-1].message))
     page.get_by_role("button", name="Verify", exact=True).click()
     expect(page).to_have_url(f"{live_server.url}/sepsms/phone/")
+
+
+# The code page's states, in English and Thai, for a registered and an unknown number.
+
+#: Where the screenshots of the states go: ``SEPSMS_SCREENSHOTS``, else ``tests/_artifacts``.
+SHOTS = Path(os.environ.get("SEPSMS_SCREENSHOTS") or ARTIFACTS)
+#: Seconds between two codes in these tests: long enough to act within, short to wait out.
+COOLDOWN = 10
+UNKNOWN = "0898765432"
+
+STATE_TEXTS = {
+    "en": {
+        "wrong": "That code is not right. You have 4 tries left.",
+        "just_sent": "A code was just sent to this number: enter it, or wait",
+        "ask_now": "You can ask for a new code now.",
+        "locked": "This code is locked after too many wrong tries: request a new one.",
+        "too_many": "Too many requests: please wait",
+        "resend": "Send a new code",
+        "waiting": re.compile(r"^\s*Send a new code in \d+ s\s*$"),
+        "send": "Send code",
+        "back": "Back to the site",
+    },
+    "th": {
+        "wrong": "รหัสไม่ถูกต้อง เหลือโอกาสอีก 4 ครั้ง",
+        "just_sent": "เพิ่งส่งรหัสไปยังเบอร์นี้ กรอกรหัสนั้น หรือรอ",
+        "ask_now": "ขอรหัสใหม่ได้แล้ว",
+        "locked": "รหัสนี้ถูกล็อกแล้วเพราะกรอกผิดหลายครั้งเกินไป กรุณาขอรหัสใหม่",
+        "too_many": "มีคำขอมากเกินไป กรุณารอ",
+        "resend": "ขอรหัสใหม่",
+        "waiting": re.compile(r"^\s*ขอรหัสใหม่ได้ใน \d+ วินาที\s*$"),
+        "send": "ส่งรหัส",
+        "back": "กลับไปที่เว็บไซต์",
+    },
+}
+_VOLATILE_TEXT = [
+    (re.compile(r"\b\d{2}\*+\d{2}\b|0x+-x+-x+\d+"), "MASKED"),
+    (re.compile(r"Ref: [A-Z0-9]+"), "Ref: REF"),
+    (re.compile(r"\d+(?= s\b| วินาที)"), "N"),
+]
+
+
+def seen(page: Page) -> dict[str, Any]:
+    """What a visitor sees of the page: its text (references, numbers and waits left
+    out) and which buttons may be pressed."""
+    # Words only: how the browser lays them out (spaces, line breaks) is not a state.
+    text = " ".join(page.locator("main").inner_text().split())
+    for pattern, replacement in _VOLATILE_TEXT:
+        text = pattern.sub(replacement, text)
+    buttons = page.locator("button")
+    return {
+        "path": page.url.split("//", 1)[1].split("/", 1)[1],
+        "text": text,
+        "enabled": [buttons.nth(i).is_enabled() for i in range(buttons.count())],
+    }
+
+
+def shot(page: Page, name: str, language: str, record: bool) -> None:
+    if record:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=SHOTS / f"code-page-{language}-{name}.png", full_page=True)
+
+
+def walk_the_states(
+    page: Page,
+    base_url: str,
+    phone: str,
+    language: str,
+    outbox: list[Any],
+    settings: Any,
+    record: bool,
+) -> list[dict[str, Any]]:
+    """Wrong code, asked again within the cooldown, the countdown running out, a
+    locked code, too many requests: what the pages show at each step."""
+    texts = STATE_TEXTS[language]
+    verify_url = f"{base_url}/sepsms/login/verify/"
+    transcript: list[dict[str, Any]] = []
+    page.goto(f"{base_url}/sepsms/login/")
+    page.fill("input[name=phone]", phone)
+    page.get_by_role("button", name=texts["send"]).click()
+    expect(page).to_have_url(verify_url)
+    resend, verify = page.locator("button[name=resend]"), page.locator("button[name=verify]")
+    alert = page.get_by_role("alert")
+    expect(resend).to_be_disabled()
+    expect(resend).to_have_text(texts["waiting"])
+    code = code_in(outbox[-1].message) if outbox else "123456"
+
+    # 1. A wrong code: how many tries are left.
+    page.fill("input[name=code]", wrong(code))
+    verify.click()
+    expect(alert).to_have_text(texts["wrong"])
+    expect(page.get_by_role("link", name=texts["back"])).to_have_attribute("href", "/")
+    shot(page, "1-wrong-code", language, record)
+    transcript.append(seen(page))
+
+    # 2. Asked again within the cooldown: "a code was just sent", a link to the code page.
+    page.locator(".sepsms-links a").click()
+    page.fill("input[name=phone]", phone)
+    page.locator("form button[type=submit]").click()
+    expect(alert).to_contain_text(texts["just_sent"])
+    expect(alert).not_to_contain_text("Too many attempts")
+    counter = alert.locator("[data-sepsms-seconds]")
+    first = int(counter.inner_text())
+    expect(counter).not_to_have_text(str(first), timeout=2_500)  # it ticks
+    assert int(counter.inner_text()) < first
+    shot(page, "2-cooldown-countdown", language, record)
+    transcript.append(seen(page))
+    alert.locator("a").click()
+    expect(page).to_have_url(verify_url)
+    expect(resend).to_be_disabled()
+    expect(resend).to_have_text(texts["waiting"])
+    shot(page, "3-cooldown-code-page", language, record)
+    transcript.append(seen(page))
+
+    # 3. The countdown runs out: the button unlocks by itself, with no reload.
+    page.evaluate("window.sepsmsNotReloaded = true")
+    expect(resend).to_be_enabled(timeout=(COOLDOWN + 3) * 1000)
+    expect(resend).to_have_text(texts["resend"])
+    assert page.evaluate("window.sepsmsNotReloaded === true")
+    shot(page, "4-countdown-finished", language, record)
+    transcript.append(seen(page))
+
+    # 4. A new code, then five wrong ones: locked, Verify disabled, a new code the way out.
+    settings.SEPSMS = {**settings.SEPSMS, "OTP_RESEND_COOLDOWN": 0}
+    resend.click()
+    expect(resend).to_be_enabled()
+    code = code_in(outbox[-1].message) if outbox else "123456"
+    for _ in range(5):
+        page.fill("input[name=code]", wrong(code))
+        verify.click()
+        page.wait_for_load_state()
+    expect(alert).to_have_text(texts["locked"])
+    expect(verify).to_be_disabled()
+    expect(page.locator("input[name=code]")).to_be_disabled()
+    expect(resend).to_be_enabled()
+    shot(page, "5-locked", language, record)
+    transcript.append(seen(page))
+
+    # 5. Over the number's limit (3 codes an hour): too many requests; the
+    # code sent last stays, and the resend button waits as long as the limit.
+    resend.click()
+    expect(alert).to_have_count(0)
+    expect(verify).to_be_enabled()
+    reference = page.locator(".sepsms-ref").inner_text()
+    resend.click()
+    expect(alert).to_contain_text(texts["too_many"])
+    expect(page.locator(".sepsms-ref")).to_have_text(reference)
+    expect(resend).to_be_disabled()
+    expect(verify).to_be_enabled()
+    # The wait of the limit's window (django-ratelimit's fixed windows), in both places.
+    wait = int(resend.locator("[data-sepsms-seconds]").inner_text())
+    assert abs(int(alert.locator("[data-sepsms-seconds]").inner_text()) - wait) <= 1
+    shot(page, "6-too-many-requests", language, record)
+    transcript.append(seen(page))
+    return transcript
+
+
+@pytest.mark.parametrize(("language", "locale"), [("en", "en-US"), ("th", "th-TH")])
+def test_the_code_page_states_and_decoys_show_the_same(
+    browser: Browser,
+    live_server: Any,
+    user: Any,
+    sms_outbox: list[Any],
+    settings: Any,
+    language: str,
+    locale: str,
+) -> None:
+    limits = {"otp_send_phone": "3/h"}
+    transcripts = {}
+    for phone in ("081-234-5678", UNKNOWN):
+        cache.clear()
+        settings.SEPSMS = {
+            **settings.SEPSMS,
+            "OTP_RESEND_COOLDOWN": COOLDOWN,
+            "RATELIMITS": limits,
+        }
+        outbox = sms_outbox if phone != UNKNOWN else []
+        with open_context(browser, live_server, locale) as ctx:
+            page = ctx.new_page()
+            transcripts[phone] = walk_the_states(
+                page, live_server.url, phone, language, outbox, settings, phone != UNKNOWN
+            )
+    assert len(sms_outbox) == 3  # the registered number's codes; the decoy got none
+    assert transcripts["081-234-5678"] == transcripts[UNKNOWN]
+
+
+def test_without_javascript_the_page_still_works(
+    browser: Browser, live_server: Any, user: Any, sms_outbox: list[Any], settings: Any
+) -> None:
+    """No script: the waits do not tick, the server keeps them, a reload shows the new state."""
+    settings.SEPSMS = {**settings.SEPSMS, "OTP_RESEND_COOLDOWN": 2}
+    with open_context(browser, live_server, javascript=False) as ctx:
+        page = ctx.new_page()
+        send_login_code(page, live_server.url)
+        resend = page.locator("button[name=resend]")
+        expect(resend).to_be_disabled()
+        # In <noscript> (Chromium still parses it as if scripts ran: only its source shows).
+        assert "Reload this page when the wait is over." in page.content()
+        page.fill("input[name=code]", wrong(code_in(sms_outbox[-1].message)))
+        page.locator("button[name=verify]").click()
+        expect(page.get_by_role("alert")).to_have_text(WRONG_CODE_ERROR)
+        page.wait_for_timeout(2_500)
+        expect(resend).to_be_disabled()  # nothing ticks without the script
+        page.goto(f"{live_server.url}/sepsms/login/verify/")  # a reload, less the POST
+        expect(resend).to_be_enabled()
+        expect(resend).to_have_text("Send a new code")
+        page.fill("input[name=code]", code_in(sms_outbox[-1].message))
+        page.locator("button[name=verify]").click()
+        expect(page).to_have_url(f"{live_server.url}/sepsms/phone/")
+
+
+@pytest.mark.parametrize(("language", "locale"), [("en", "en-US"), ("th", "th-TH")])
+def test_the_just_sent_message_counts_down_to_ready(
+    browser: Browser,
+    live_server: Any,
+    user: Any,
+    sms_outbox: list[Any],
+    language: str,
+    locale: str,
+) -> None:
+    """The wait in the message ticks too, and then says a new code may be asked for
+    (the browser's clock is run ahead: the default 60 s cooldown is not waited out)."""
+    texts = STATE_TEXTS[language]
+    with open_context(browser, live_server, locale) as ctx:
+        page = ctx.new_page()
+        page.clock.install()
+        page.goto(f"{live_server.url}/sepsms/login/")
+        for _ in range(2):
+            page.fill("input[name=phone]", "0812345678")
+            page.get_by_role("button", name=texts["send"]).click()
+            page.wait_for_load_state()
+            if page.url.endswith("/verify/"):
+                page.locator(".sepsms-links a").click()
+        alert = page.get_by_role("alert")
+        expect(alert).to_contain_text(texts["just_sent"])
+        counter = alert.locator("[data-sepsms-seconds]")
+        first = int(counter.inner_text())
+        assert 50 <= first <= 60
+        page.clock.run_for(3_000)
+        assert int(counter.inner_text()) <= first - 3
+        page.clock.run_for(first * 1_000)
+        expect(alert).to_have_text(re.compile(re.escape(texts["ask_now"])))
+        expect(alert).to_have_class(re.compile(r"\bsepsms-over\b"))
+        expect(alert.locator("a")).to_have_attribute("href", "/sepsms/login/verify/")
+        shot(page, "2b-cooldown-finished", language, True)
+    assert len(sms_outbox) == 1

@@ -106,6 +106,11 @@ _VOLATILE_PAGE = [
     (re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"'), "CSRF"),
     (re.compile(r'<span class="sepsms-ref">[^<]*</span>'), "REF"),
     (re.compile(r"\d+\*+\d+"), "MASKED"),
+    # A countdown's start, read off the clock like the waits below.
+    (
+        re.compile(r'data-sepsms-seconds="(\d+)">(\d+)<'),
+        lambda m: f'data-sepsms-seconds="{about(m.group(1))}">{about(m.group(2))}<',
+    ),
     (re.compile(r"0x+-x+-x+\d+"), "MASKED"),  # the pages' local form
     # A wait in seconds read off the clock: rounded, as a second can tick between two runs.
     (re.compile(r"\b(\d+)( seconds| s)\b"), lambda m: f"{about(m.group(1))}{m.group(2)}"),
@@ -213,6 +218,91 @@ def test_registered_and_unknown_numbers_answer_alike(
     assert known == unknown
     assert known[0]["status"] in {302, 200}  # the code page, whatever the provider did
     assert {"reference": True} in known
+
+
+#: The code page's states: a cooldown (the default 60 s), or limits low enough to reach.
+STATE_SETTINGS: dict[str, dict[str, Any]] = {
+    "cooldown": {},
+    "limits": {
+        "OTP_RESEND_COOLDOWN": 0,
+        "RATELIMITS": {"otp_send_phone": "2/10m", "otp_verify_phone": "7/h"},
+    },
+}
+
+
+def states_transcript(phone: str) -> list[dict[str, Any]]:
+    """Every state of the code page: wrong codes down to a locked code, the locked page,
+    a forced check, asking again (same session, then another), resends, a limit."""
+    visitor, bystander = Client(REMOTE_ADDR="198.51.100.7"), Client(REMOTE_ADDR="198.51.100.8")
+    verify = "/sepsms/login/verify/"
+    seen: list[dict[str, Any]] = []
+
+    def see(response: Any) -> None:
+        # The waits, read off the clock while the limits' windows run: compared apart.
+        waits = [int(w) for w in re.findall(r'data-sepsms-seconds="(\d+)"', response.text)]
+        if "Retry-After" in response.headers:
+            waits.append(int(response.headers["Retry-After"]))
+        step = shape(response)
+        # The number as the visitor typed it, sent back in the form: theirs, not a state.
+        step["body"] = re.sub(r"~\d+", "~N", step["body"]).replace(
+            f'value="{phone}"', 'value="TYPED"'
+        )
+        if "Retry-After" in step["headers"]:
+            step["headers"]["Retry-After"] = "~N"
+        seen.append({**step, "waits": waits})
+
+    see(visitor.post("/sepsms/login/", {"phone": phone}))
+    for _ in range(5):
+        see(visitor.post(verify, {"code": "000000"}))
+    see(visitor.get(verify))
+    see(visitor.post(verify, {"code": "000000"}))  # locked: nothing is checked
+    see(visitor.post("/sepsms/login/", {"phone": phone}))
+    see(visitor.post(verify, {"resend": "1"}))
+    see(visitor.get(verify))
+    for _ in range(3):
+        see(visitor.post(verify, {"code": "000000"}))
+    see(visitor.post(verify, {"resend": "1"}))
+    see(visitor.get(verify))
+    see(bystander.post("/sepsms/login/", {"phone": phone}))
+    return seen
+
+
+@pytest.mark.parametrize("mode", ["provider", "local"])
+@pytest.mark.parametrize("fault", ["ok", "503", "timeout"])
+@pytest.mark.parametrize("config", list(STATE_SETTINGS))
+def test_the_code_page_states_are_the_same_for_unknown_numbers(
+    registered: Any,
+    clean_site: Callable[[str, dict[str, Any]], Any],
+    config: str,
+    fault: str,
+    mode: str,
+) -> None:
+    """Tries left, locked, "a code was just sent", "too many requests" and the waits
+    of both buttons come from the session's flow and the limits, so a decoy shows each
+    of them exactly when a registered number does."""
+    settings = {"OTP_MODE": mode, **STATE_SETTINGS[config]}
+    started = time.monotonic()
+    with clean_site(fault, settings):
+        known = states_transcript(REGISTERED)
+    # The same number once it belongs to nobody: a limit's window depends on the
+    # number's digits (django-ratelimit staggers them), here both see the same one.
+    PhoneNumber.objects.all().delete()
+    OtpChallenge.objects.all().delete()
+    with clean_site(fault, settings):
+        unknown = states_transcript(REGISTERED)
+    assert not OtpChallenge.objects.exists()  # a decoy all along
+    # A window's wait is shorter by the time the first run took; a cooldown's is the same.
+    slack = time.monotonic() - started + 2
+    for a, b in zip(known, unknown, strict=True):
+        assert len(a["waits"]) == len(b["waits"])
+        assert all(-2 <= x - y <= slack for x, y in zip(a["waits"], b["waits"], strict=True))
+    assert [{**a, "waits": None} for a in known] == [{**b, "waits": None} for b in unknown]
+    bodies = " ".join(str(step.get("body")) for step in known)
+    assert "You have 4 tries left." in bodies
+    assert "This code is locked after too many wrong tries" in bodies
+    expected = "A code was just sent" if config == "cooldown" else "Too many requests"
+    assert expected in bodies
+    assert "Too many attempts" not in bodies
 
 
 @pytest.mark.parametrize("mode", ["provider", "local"])
@@ -400,3 +490,42 @@ def test_a_slow_spell_stops_slowing_answers_after_two_minutes(
             later = time.time() + 121
             with mock.patch.object(flows.time, "time", return_value=later):
                 assert timed_code_request(UNKNOWN) < timeout  # it is not any more
+
+
+@pytest.mark.slow
+@pytest.mark.timing
+@pytest.mark.parametrize("fault", ["local-ok", "ok"])
+def test_wrong_codes_take_as_long_for_unknown_numbers(
+    registered: Any,
+    clean_site: Callable[[str, dict[str, Any]], Any],
+    simulator: Simulator,
+    fault: str,
+) -> None:
+    """The code page's answer to a wrong code: 200 of each kind, interleaved, cannot be
+    told apart (p >= 0.01), with codes the app checks ("local-ok") and codes the
+    provider checks over HTTP ("ok"), which a decoy never asks. Taken again once on a
+    rejection, as the step-one test is."""
+    settings = {**TIMING_SETTINGS, "OTP_MAX_ATTEMPTS": 100_000}
+    verify = "/sepsms/login/verify/"
+    clients = {REGISTERED: Client(), UNKNOWN: Client()}
+    with clean_site(fault.removeprefix("local-"), settings), extra_settings(fault):
+        simulator.delivery_delay = 3600
+        for phone, client in clients.items():
+            assert client.post("/sepsms/login/", {"phone": phone}).status_code == 302
+        for _ in range(20):  # warm up: connections, recent real checks
+            for client in clients.values():
+                client.post(verify, {"code": "000000"})
+        for seed in (23, 24):
+            samples: dict[str, list[float]] = {REGISTERED: [], UNKNOWN: []}
+            order = [REGISTERED, UNKNOWN] * 200
+            random.Random(seed).shuffle(order)
+            for phone in order:
+                started = time.perf_counter()
+                response = clients[phone].post(verify, {"code": "000000"})
+                samples[phone].append(time.perf_counter() - started)
+                assert response.status_code == 400
+            p = mann_whitney_p(samples[REGISTERED], samples[UNKNOWN])
+            if p >= 0.01:
+                break
+    assert p >= 0.01
+    assert OtpChallenge.objects.get(phone="66812345678").attempts >= 220  # really checked

@@ -34,6 +34,12 @@ LOCMEM = {
     "ALLOW_LOCAL_BACKEND_IN_PRODUCTION": True,
 }
 GENERIC = "That code is not right, or it has expired."
+LOCKED = "This code is locked after too many wrong tries: request a new one."
+
+
+def wrong_code(tries_left: int) -> str:
+    tries = "try" if tries_left == 1 else "tries"
+    return f"That code is not right. You have {tries_left} {tries} left."
 
 
 def code_from(outbox: list[Any]) -> str:
@@ -86,7 +92,7 @@ def test_next_is_honoured_only_when_safe(client: Client, user: Any, sms_outbox: 
     assert response["Location"] == "/done/"
 
 
-def test_wrong_codes_get_one_generic_answer(
+def test_wrong_codes_count_down_then_lock_the_code(
     client: Client, user: Any, sms_outbox: list[Any]
 ) -> None:
     start(client, "0812345678")
@@ -94,11 +100,20 @@ def test_wrong_codes_get_one_generic_answer(
     wrong = "000000" if code != "000000" else "111111"
     responses = [client.post("/sepsms/login/verify/", {"code": wrong}) for _ in range(5)]
     assert {r.status_code for r in responses} == {400}
-    assert all(GENERIC in r.content.decode() for r in responses)
+    pages = [r.content.decode() for r in responses]
+    for page, left in zip(pages[:4], [4, 3, 2, 1], strict=True):
+        assert wrong_code(left) in page
+        assert LOCKED not in page
+    assert LOCKED in pages[4]
+    assert GENERIC not in "".join(pages)  # the reason is never guessed at
     exhausted = client.post("/sepsms/login/verify/", {"code": code})  # right, but too late
     assert exhausted.status_code == 400
-    assert GENERIC in exhausted.content.decode()
+    assert LOCKED in exhausted.content.decode()
+    assert '<button type="submit" name="verify" disabled>' in exhausted.content.decode()
     assert "_auth_user_id" not in client.session
+    challenge = OtpChallenge.objects.get()
+    assert challenge.status == OtpChallenge.Status.EXHAUSTED
+    assert challenge.attempts == 5  # the locked page checked nothing more
 
 
 def test_unknown_numbers_look_exactly_like_known_ones(user: Any, sms_outbox: list[Any]) -> None:
@@ -123,7 +138,8 @@ def test_unknown_numbers_look_exactly_like_known_ones(user: Any, sms_outbox: lis
     c = unknown.post("/sepsms/login/verify/", {"code": "123456"})
     d = known.post("/sepsms/login/verify/", {"code": "000001"})
     assert c.status_code == d.status_code == 400
-    assert GENERIC in c.content.decode()
+    assert wrong_code(4) in c.content.decode()
+    assert wrong_code(4) in d.content.decode()
     assert OtpChallenge.objects.filter(phone="66898765432").count() == 0
 
 
