@@ -118,7 +118,7 @@ class SepsmsAPIView(APIView):
             raise RequestTooLarge()
         # DRF's BasicAuthentication would look the decoded name up in the database,
         # where a NUL is an error (PostgreSQL), not a wrong name.
-        if _nul_in_credentials(request.META.get("HTTP_AUTHORIZATION", "")):
+        if _nul_in_credentials(request.headers.get("authorization", "")):
             raise exceptions.AuthenticationFailed()
         super().initial(request, *args, **kwargs)
 
@@ -162,7 +162,7 @@ def _nul_in_credentials(header: str) -> bool:
 
 def _content_length(request: Any) -> int:
     try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
+        return int(request.headers.get("content-length") or 0)
     except ValueError:
         return 0
 
