@@ -198,6 +198,11 @@ def test_harness_pairs_rounds_in_abba_order() -> None:
     assert result.ratios == [0.8] * 4
     assert "0.800 (min 0.800, max 0.800) over 4 paired ABBA rounds" in result.report("t")
     calls: list[int] = []
-    measure = rate_of(lambda n: calls.append(n) or time.sleep(0.001 * n))
+
+    def work(n: int) -> None:
+        calls.append(n)
+        time.sleep(0.001 * n)
+
+    measure = rate_of(work)
     assert measure(0.02) > 0
     assert calls[-1] >= 10  # grown until one call lasted the round
