@@ -1,4 +1,4 @@
-"""The benchmarks in ``benchmarks/`` still run: each once, tiny, on this leg's database.
+"""The benchmarks in ``benchmarks/`` still run: each once, tiny, on this cell's database.
 
 Their figures are not checked here (tiny runs say nothing about speed); only
 that every benchmark starts its provider stub, simulator or server, measures
@@ -28,12 +28,14 @@ pytestmark = pytest.mark.slow
 
 
 def _database_url(name: str) -> str:
-    """This leg's database server, with a database of the benchmark's own."""
+    """This cell's database server, with a database of the benchmark's own, named after
+    this cell's database (cells running at once on one server do not share it)."""
     url = os.environ.get("DATABASE_URL", "sqlite://")
     if connection.vendor != "postgresql":
         return "sqlite://"
     parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/sepsms_smoke_{name}"))
+    cell = parts.path.strip("/") or "sepsms"
+    return urlunsplit(parts._replace(path=f"/{cell}_smoke_{name}"))
 
 
 def _run(script: str, *args: str, database: str, timeout: float = 600) -> str:

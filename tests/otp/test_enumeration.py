@@ -313,7 +313,7 @@ def test_step_one_takes_as_long_for_unknown_numbers(
     deliveries held back: its threads share this process's GIL).
 
     Two identical distributions still give p < 0.01 one time in a hundred, and
-    the suite runs this test three times on each of two legs: a round that rejects is
+    the suite runs this test three times on each of six cells: a round that rejects is
     taken again with fresh samples, and the test fails only if that one rejects
     too. A real difference, even of a millisecond, rejects in both.
     """
