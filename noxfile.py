@@ -34,7 +34,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 import nox
 
-nox.needs_version = ">=2025.2.9"
+# --parallel and allow_parallel (the CI lanes) came with this release.
+nox.needs_version = ">=2026.10.20"
 nox.options.reuse_venv = "yes"
 # uv when nox finds it (scripts/test installs it beside nox): it sets up a cell's
 # virtualenv in seconds where pip takes minutes; else the standard library's venv and pip.
