@@ -14,7 +14,9 @@ Environment:
     ``postgres://postgres@127.0.0.1:5432/sepsms``); each session uses its own database,
     this name plus the session's cell (``sepsms_py311_dj52``), so sessions can run at once
 ``REDIS_URL``
-    the Redis server; each session uses its own database number on it
+    the Redis server and the cache's database (its keys are per process); each session
+    has a database of its own on that server for the RQ and Celery queues, whose keys
+    the queue tests delete (``SEPSMS_TEST_QUEUE_URL``)
 ``SEPSMS_FUZZ_EXAMPLES`` / ``SEPSMS_API_FUZZ_EXAMPLES``
     the fuzzing budgets, for every session (otherwise each cell has its own, below)
 """
@@ -152,10 +154,11 @@ def database_url(cell: Cell) -> str:
     return urlunsplit(parts._replace(path=f"/{base}_{cell.slug}", query=query))
 
 
-def redis_url(number: int) -> str:
-    """``REDIS_URL`` with database ``number`` (the tests' keys are per process anyway)."""
+def redis_env(number: int) -> dict[str, str]:
+    """The cache on ``REDIS_URL``; the queues on database ``number`` of its server."""
     parts = urlsplit(REDIS_URL)
-    return urlunsplit(parts._replace(path=f"/{number}"))
+    queues = urlunsplit(parts._replace(path=f"/{number}"))
+    return {"REDIS_URL": REDIS_URL, "SEPSMS_TEST_QUEUE_URL": queues}
 
 
 def group(name: str) -> list[str]:
@@ -229,7 +232,7 @@ def make_tests_session(cell: Cell, number: int) -> None:
         show_versions(session)
         env = {
             "DATABASE_URL": database_url(cell),
-            "REDIS_URL": redis_url(number),
+            **redis_env(number),
             "COVERAGE_FILE": str(ROOT / f".coverage.{cell.slug}_{cell.database}"),
             **fuzz_env(cell.full),
         }
@@ -256,7 +259,8 @@ def make_tests_session(cell: Cell, number: int) -> None:
 
 
 for _number, _cell in enumerate(CELLS):
-    make_tests_session(_cell, 15 - _number)
+    # Queue databases 14 down to 7 (the cache's default is 15); tests-lowest 4, tests-sdist 3.
+    make_tests_session(_cell, 14 - _number)
 
 
 def floors(requirements: list[str]) -> list[str]:
@@ -282,7 +286,7 @@ def tests_lowest(session: nox.Session) -> None:
     session.install("-e", ".[drf,openapi,redis,tasks,rq]", *group("test"), "-c", str(constraints))
     show_versions(session)
     session.run("python", "-c", FREEZE, silent=False)
-    env = {"DATABASE_URL": "sqlite://", "REDIS_URL": redis_url(6), **fuzz_env(False)}
+    env = {"DATABASE_URL": "sqlite://", **redis_env(4), **fuzz_env(False)}
     session.run("python", "-m", "pytest", "-q", *QUICK, *pytest_args(session), env=env)
 
 
@@ -302,7 +306,7 @@ def tests_sdist(session: nox.Session) -> None:
     source = tmp / sdist.name.removesuffix(".tar.gz")
     session.install(f"{sdist}[drf,openapi,redis]", *group("test"), "Django~=6.1.0")
     show_versions(session)
-    env = {"DATABASE_URL": "sqlite://", "REDIS_URL": redis_url(5), **fuzz_env(False)}
+    env = {"DATABASE_URL": "sqlite://", **redis_env(3), **fuzz_env(False)}
     with session.chdir(source):
         # The unpacked sdist is a whole source tree: the tests run there as in a checkout
         # (test_structure.py reads the package's files) and import its copy of the package,
