@@ -294,7 +294,7 @@ def tests_lowest(session: nox.Session) -> None:
     name="tests-sdist", python=interpreter("3.13"), tags=["tests", "ci"], allow_parallel=True
 )
 def tests_sdist(session: nox.Session) -> None:
-    """pytest, quick, from the source distribution, with the package installed from it."""
+    """pytest from the unpacked sdist (package installed from it): what it must hold."""
     tmp = Path(session.create_tmp())
     session.install("build")
     for old in tmp.glob("django_sepsms-*"):
