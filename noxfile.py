@@ -279,11 +279,13 @@ def tests_lowest(session: nox.Session) -> None:
     """pytest, quick, with every dependency and extra at the floor pyproject.toml allows."""
     project = PYPROJECT["project"]
     runtime = [*project["dependencies"]]
-    for name in ("drf", "openapi", "redis", "tasks", "rq"):
+    for name in ("drf", "openapi", "redis", "tasks", "rq", "otel"):
         runtime += project["optional-dependencies"][name]
     constraints = Path(session.create_tmp()) / "floors.txt"
     constraints.write_text("\n".join(floors(runtime)) + "\n", encoding="utf-8")
-    session.install("-e", ".[drf,openapi,redis,tasks,rq]", *group("test"), "-c", str(constraints))
+    session.install(
+        "-e", ".[drf,openapi,redis,tasks,rq,otel]", *group("test"), "-c", str(constraints)
+    )
     show_versions(session)
     session.run("python", "-c", FREEZE, silent=False)
     env = {"DATABASE_URL": "sqlite://", **redis_env(4), **fuzz_env(False)}
