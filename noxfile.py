@@ -14,9 +14,8 @@ Environment:
     ``postgres://postgres@127.0.0.1:5432/sepsms``); each session uses its own database,
     this name plus the session's cell (``sepsms_py311_dj52``), so sessions can run at once
 ``REDIS_URL``
-    the Redis server and the cache's database (its keys are per process); each session
-    has a database of its own on that server for the RQ and Celery queues, whose keys
-    the queue tests delete (``SEPSMS_TEST_QUEUE_URL``)
+    the Redis server; each session uses a database of its own on it (15 down to 6) for
+    the cache and the RQ and Celery queues (``SEPSMS_TEST_QUEUE_URL``)
 ``SEPSMS_FUZZ_EXAMPLES`` / ``SEPSMS_API_FUZZ_EXAMPLES``
     the fuzzing budgets, for every session (otherwise each cell has its own, below)
 """
@@ -155,10 +154,12 @@ def database_url(cell: Cell) -> str:
 
 
 def redis_env(number: int) -> dict[str, str]:
-    """The cache on ``REDIS_URL``; the queues on database ``number`` of its server."""
+    """Database ``number`` of ``REDIS_URL``'s server, for the cache and the RQ and Celery
+    queues: not every key is per process (the pumping guard's are the site's, the queue
+    tests delete their queues' keys), so cells running at once need databases apart."""
     parts = urlsplit(REDIS_URL)
-    queues = urlunsplit(parts._replace(path=f"/{number}"))
-    return {"REDIS_URL": REDIS_URL, "SEPSMS_TEST_QUEUE_URL": queues}
+    url = urlunsplit(parts._replace(path=f"/{number}"))
+    return {"REDIS_URL": url, "SEPSMS_TEST_QUEUE_URL": url}
 
 
 def group(name: str) -> list[str]:
@@ -259,8 +260,8 @@ def make_tests_session(cell: Cell, number: int) -> None:
 
 
 for _number, _cell in enumerate(CELLS):
-    # Queue databases 14 down to 7 (the cache's default is 15); tests-lowest 4, tests-sdist 3.
-    make_tests_session(_cell, 14 - _number)
+    # Redis databases 15 down to 8; tests-lowest 7, tests-sdist 6.
+    make_tests_session(_cell, 15 - _number)
 
 
 def floors(requirements: list[str]) -> list[str]:
@@ -288,7 +289,7 @@ def tests_lowest(session: nox.Session) -> None:
     )
     show_versions(session)
     session.run("python", "-c", FREEZE, silent=False)
-    env = {"DATABASE_URL": "sqlite://", **redis_env(4), **fuzz_env(False)}
+    env = {"DATABASE_URL": "sqlite://", **redis_env(7), **fuzz_env(False)}
     session.run("python", "-m", "pytest", "-q", *QUICK, *pytest_args(session), env=env)
 
 
@@ -308,7 +309,7 @@ def tests_sdist(session: nox.Session) -> None:
     source = tmp / sdist.name.removesuffix(".tar.gz")
     session.install(f"{sdist}[drf,openapi,redis]", *group("test"), "Django~=6.1.0")
     show_versions(session)
-    env = {"DATABASE_URL": "sqlite://", **redis_env(3), **fuzz_env(False)}
+    env = {"DATABASE_URL": "sqlite://", **redis_env(6), **fuzz_env(False)}
     with session.chdir(source):
         # The unpacked sdist is a whole source tree: the tests run there as in a checkout
         # (test_structure.py reads the package's files) and import its copy of the package,
