@@ -79,11 +79,12 @@ def sign_webhook(
     timestamp: int | None = None,
     *,
     event: str = "dr.success",
-) -> dict[str, str]:
+) -> dict[str, Any]:
     """Headers that make ``body`` a genuine webhook delivery signed with ``secret``.
 
     Returns Django test-client keys (``HTTP_X_WEBHOOK_SIGNATURE`` …), ready for
-    ``client.post(url, body, content_type="application/json", **headers)``.
+    ``client.post(url, body, content_type="application/json", **headers)`` (typed
+    ``dict[str, Any]`` so that spreading them there type-checks; the values are str).
     For plain header names (``requests``, ``Client(headers=...)``) use
     :func:`webhook_headers`. Post exactly the bytes that were signed.
     """

@@ -41,7 +41,8 @@ class ErrorReports(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         if record.exc_info:
             request = getattr(record, "request", None)
-            reporter = ExceptionReporter(request, *record.exc_info, is_email=True)
+            exc_type, exc_value, tb = record.exc_info
+            reporter = ExceptionReporter(request, exc_type, exc_value, tb, is_email=True)
             self.texts.append(reporter.get_traceback_text() + reporter.get_traceback_html())
 
 

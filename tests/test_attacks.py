@@ -53,7 +53,7 @@ def message(sms_outbox: list[Any]) -> Iterator[Message]:
         yield send_sms("Hi", ["0812345678", "0912345678"])
 
 
-def post(body: bytes, headers: dict[str, str], event: str) -> Any:
+def post(body: bytes, headers: dict[str, Any], event: str) -> Any:
     return Client().generic(
         "POST",
         URL,

@@ -1,4 +1,4 @@
-"""The benchmarks in ``benchmarks/`` still run: each once, tiny, on this leg's database.
+"""The benchmarks in ``benchmarks/`` still run: each once, tiny, on this cell's database.
 
 Their figures are not checked here (tiny runs say nothing about speed); only
 that every benchmark starts its provider stub, simulator or server, measures
@@ -28,12 +28,14 @@ pytestmark = pytest.mark.slow
 
 
 def _database_url(name: str) -> str:
-    """This leg's database server, with a database of the benchmark's own."""
+    """This cell's database server, with a database of the benchmark's own, named after
+    this cell's database (cells running at once on one server do not share it)."""
     url = os.environ.get("DATABASE_URL", "sqlite://")
     if connection.vendor != "postgresql":
         return "sqlite://"
     parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/sepsms_smoke_{name}"))
+    cell = parts.path.strip("/") or "sepsms"
+    return urlunsplit(parts._replace(path=f"/{cell}_smoke_{name}"))
 
 
 def _run(script: str, *args: str, database: str, timeout: float = 600) -> str:
@@ -198,6 +200,11 @@ def test_harness_pairs_rounds_in_abba_order() -> None:
     assert result.ratios == [0.8] * 4
     assert "0.800 (min 0.800, max 0.800) over 4 paired ABBA rounds" in result.report("t")
     calls: list[int] = []
-    measure = rate_of(lambda n: calls.append(n) or time.sleep(0.001 * n))
+
+    def work(n: int) -> None:
+        calls.append(n)
+        time.sleep(0.001 * n)
+
+    measure = rate_of(work)
     assert measure(0.02) > 0
     assert calls[-1] >= 10  # grown until one call lasted the round

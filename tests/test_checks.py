@@ -35,13 +35,13 @@ GOOD: dict[str, Any] = {
 def ids(**sepsms: Any) -> list[str]:
     """The ids of every check, those of ``check --deploy`` included."""
     with override_settings(SEPSMS={**GOOD, **sepsms}, CACHES=REDIS):
-        return [m.id for m in check_settings() + check_deployment()]
+        return [str(m.id) for m in check_settings() + check_deployment()]
 
 
 def everyday_ids(**sepsms: Any) -> list[str]:
     """The ids of the checks that run before ``migrate``, ``shell`` or the tests."""
     with override_settings(SEPSMS={**GOOD, **sepsms}, CACHES=REDIS):
-        return [m.id for m in check_settings()]
+        return [str(m.id) for m in check_settings()]
 
 
 def test_good_configuration_is_clean() -> None:

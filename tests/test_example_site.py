@@ -62,7 +62,7 @@ def test_split_numbers_keeps_spaces_inside_a_number() -> None:
 def test_pages_speak_thai_first_and_say_so(
     client: Client, accept: str, lang: str, heading: str
 ) -> None:
-    headers = {"HTTP_ACCEPT_LANGUAGE": accept} if accept else {}
+    headers: dict[str, Any] = {"HTTP_ACCEPT_LANGUAGE": accept} if accept else {}
     page = client.get("/", **headers).content.decode()
     assert f'<html lang="{lang}">' in page
     assert f"<h1>{heading}</h1>" in page

@@ -148,7 +148,8 @@ class OtpVerifiedSerializer(serializers.Serializer):
 class SepsmsErrorSerializer(serializers.Serializer):
     """A refusal: a stable ``code`` and a human-readable ``detail``."""
 
-    code = serializers.CharField()
+    # Subclasses narrow ``code`` to their constant (a field made by constant_field()).
+    code: serializers.Field[Any, Any, Any, Any] = serializers.CharField()
     detail = serializers.CharField()
 
 
@@ -176,7 +177,11 @@ class SepsmsInvalidRequestSerializer(SepsmsErrorSerializer):
     """400 for a body that does not validate; ``errors`` lists the messages of each field."""
 
     code = constant_field(serializers.CharField, ["invalid_request"], "string")
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    # A declared field leaves the class (DRF's metaclass collects it), so it does not
+    # replace Serializer.errors at run time; the stubs cannot know that.
+    errors = serializers.DictField(  # type: ignore[assignment]
+        child=serializers.ListField(child=serializers.CharField())
+    )
 
 
 class SepsmsParseErrorSerializer(SepsmsErrorSerializer):

@@ -99,9 +99,9 @@ class SepsmsAPIView(APIView):
     answers 413 ``request_too_large``.
     """
 
-    parser_classes: ClassVar[list[Any]] = [StrictJSONParser]
-    renderer_classes: ClassVar[list[Any]] = [JSONRenderer]
-    permission_classes: ClassVar[list[Any]] = [AllowAny]
+    parser_classes = [StrictJSONParser]
+    renderer_classes = [JSONRenderer]
+    permission_classes = [AllowAny]
 
     def setup(self, request: Any, *args: Any, **kwargs: Any) -> None:
         hide_sensitive_values(request)
@@ -118,7 +118,7 @@ class SepsmsAPIView(APIView):
             raise RequestTooLarge()
         # DRF's BasicAuthentication would look the decoded name up in the database,
         # where a NUL is an error (PostgreSQL), not a wrong name.
-        if _nul_in_credentials(request.META.get("HTTP_AUTHORIZATION", "")):
+        if _nul_in_credentials(request.headers.get("authorization", "")):
             raise exceptions.AuthenticationFailed()
         super().initial(request, *args, **kwargs)
 
@@ -136,7 +136,7 @@ class SepsmsAPIView(APIView):
             extra: dict[str, Any] = {}
             if isinstance(exc, exceptions.Throttled):
                 code = "rate_limited"
-                extra["retry_after"] = max(1, math.ceil(exc.wait or 1))
+                extra["retry_after"] = max(1, math.ceil(getattr(exc, "wait", None) or 1))
             response.data = {"code": code, "detail": str(detail), **extra}
         return response
 
@@ -162,7 +162,7 @@ def _nul_in_credentials(header: str) -> bool:
 
 def _content_length(request: Any) -> int:
     try:
-        return int(request.META.get("CONTENT_LENGTH") or 0)
+        return int(request.headers.get("content-length") or 0)
     except ValueError:
         return 0
 
@@ -214,7 +214,7 @@ class OtpRequestView(SepsmsAPIView):
         purpose: str = serializer.validated_data["purpose"]
         signed_in = bool(request.user and request.user.is_authenticated)
         if purpose == Purpose.ADD_PHONE and not signed_in:
-            self.permission_denied(request, message=NOT_SIGNED_IN, code="not_authenticated")
+            self.permission_denied(request, message=str(NOT_SIGNED_IN), code="not_authenticated")
         try:
             sent = request_code(
                 request._request, phone, purpose, user=request.user if signed_in else None
@@ -300,7 +300,9 @@ class OtpVerifyView(SepsmsAPIView):
                 return self.unknown(request)
             phone, purpose = flow.phone, flow.purpose
             if purpose == Purpose.ADD_PHONE and not signed_in:
-                self.permission_denied(request, message=NOT_SIGNED_IN, code="not_authenticated")
+                self.permission_denied(
+                    request, message=str(NOT_SIGNED_IN), code="not_authenticated"
+                )
         else:
             found = (
                 OtpChallenge.objects.filter(reference=reference)

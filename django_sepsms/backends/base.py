@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from django.utils import timezone
 
@@ -152,7 +152,7 @@ class BaseBackend:
     def close(self) -> None:
         """Close the connection opened by :meth:`open`."""
 
-    def __enter__(self) -> BaseBackend:
+    def __enter__(self) -> Self:
         self.open()
         return self
 

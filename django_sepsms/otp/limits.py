@@ -52,7 +52,7 @@ def client_ip(request: HttpRequest | None) -> str:
     proxies = _networks(tuple(sepsms_settings.TRUSTED_PROXIES))
     if not proxies or not _inside(remote, proxies):
         return remote
-    forwarded = str(request.META.get("HTTP_X_FORWARDED_FOR") or "")
+    forwarded = str(request.headers.get("x-forwarded-for") or "")
     for hop in reversed([h.strip() for h in forwarded.split(",") if h.strip()]):
         if not _valid_ip(hop):
             break

@@ -54,7 +54,7 @@ def webhook(request: HttpRequest) -> JsonResponse:
     value: they are secrets, bodies and phone numbers.
     """
     hide_sensitive_values(request)
-    declared = request.META.get("CONTENT_LENGTH") or ""
+    declared = request.headers.get("content-length") or ""
     if declared and not _CONTENT_LENGTH.fullmatch(declared):
         logger.warning("Webhook refused: malformed Content-Length")
         return _refused()

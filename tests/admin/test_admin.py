@@ -12,6 +12,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db import connection
+from django.http import StreamingHttpResponse
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -103,6 +104,7 @@ def test_search_by_provider_uuid_and_ref_no(support: Client, sms_outbox: list[An
     batch = msg.batches.get()
     url = reverse("admin:sepsms_message_changelist")
     for term in (batch.provider_uuid, batch.ref_no):
+        assert term
         assert [m.pk for m in support.get(url, {"q": term}).context["cl"].result_list] == [msg.pk]
     assert list(support.get(url, {"q": "nothing"}).context["cl"].result_list) == []
 
@@ -176,6 +178,7 @@ def test_resend_failed_and_export(boss: Client, sms_outbox: list[Any]) -> None:
     assert list(copy.recipients.values_list("phone", flat=True)) == ["66912345678"]
     assert sms_outbox[-1].message == "Hello Malee"
     export = boss.post(url, {"action": "export_csv", "_selected_action": [msg.pk, copy.pk]})
+    assert isinstance(export, StreamingHttpResponse)
     lines = b"".join(export.streaming_content).decode().splitlines()
     assert lines[0] == (
         "Message,Created,Sender name,Phone number,Delivery status,Transaction id,Error code,Reason"

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Permission
+from django.http import StreamingHttpResponse
 from django.test import Client
 from django.urls import reverse
 from django.utils import translation
@@ -105,6 +106,7 @@ def test_csv_export_uses_the_admins_labels(failed: Recipient) -> None:
         {"action": "export_csv", "_selected_action": [failed.message_id]},
         HTTP_ACCEPT_LANGUAGE="th",
     )
+    assert isinstance(export, StreamingHttpResponse)
     lines = b"".join(export.streaming_content).decode().splitlines()
     assert lines[0] == ("ข้อความ,สร้างเมื่อ,ชื่อผู้ส่ง,เบอร์โทรศัพท์,สถานะการส่ง,รหัสธุรกรรม,รหัสข้อผิดพลาด,สาเหตุ")
     rows = {line.split(",")[3]: line.split(",") for line in lines[1:]}

@@ -59,7 +59,7 @@ OPEN_LIMITS = {
     "otp_verify_ip": "100000/h",
 }
 
-CONFIG = {
+CONFIG: dict[str, Any] = {
     "generation": {"mode": "all", "max-examples": EXAMPLES, "no-shrink": True},
     "phases": {"stateful": {"enabled": False}},
     "checks": {

@@ -120,6 +120,7 @@ def test_status_and_recipients_follow_next_cursor(sim: Simulator) -> None:
     sim.failing_numbers = {"66812300007"}
     msg = send_sms("Hi", phones)
     uuid = msg.batches.get().provider_uuid
+    assert uuid
     sim.deliver_now(uuid)
     b = backend(sim)
     status = b.get_message_status(uuid)

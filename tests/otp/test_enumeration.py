@@ -15,7 +15,7 @@ import math
 import random
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from unittest import mock
 
@@ -89,7 +89,7 @@ def forget_cache() -> None:
 
 
 @pytest.fixture
-def clean_site(sim: Simulator) -> Iterator[Callable[[str, dict[str, Any]], Any]]:
+def clean_site(sim: Simulator) -> Callable[[str, dict[str, Any]], Any]:
     """A context manager factory: the simulator in ``fault``, a clean cache, these settings."""
 
     def enter(fault: str, extra: dict[str, Any]) -> Any:
@@ -102,7 +102,7 @@ def clean_site(sim: Simulator) -> Iterator[Callable[[str, dict[str, Any]], Any]]
     return enter
 
 
-_VOLATILE_PAGE = [
+_VOLATILE_PAGE: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r'name="csrfmiddlewaretoken" value="[^"]+"'), "CSRF"),
     (re.compile(r'<span class="sepsms-ref">[^<]*</span>'), "REF"),
     (re.compile(r"\d+\*+\d+"), "MASKED"),
@@ -403,7 +403,7 @@ def test_step_one_takes_as_long_for_unknown_numbers(
     deliveries held back: its threads share this process's GIL).
 
     Two identical distributions still give p < 0.01 one time in a hundred, and
-    the suite runs this test three times on each of two legs: a round that rejects is
+    the suite runs this test three times on each of six cells: a round that rejects is
     taken again with fresh samples, and the test fails only if that one rejects
     too. A real difference, even of a millisecond, rejects in both.
     """

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -148,7 +149,7 @@ def test_signals_fire_once_each(
     sms_outbox: list[Any], django_capture_on_commit_callbacks: Any
 ) -> None:
     events: list[tuple[str, Any]] = []
-    receivers = {
+    receivers: dict[str, Callable[..., Any]] = {
         "sent": lambda sender, challenge, **kw: events.append(("sent", challenge.pk)),
         "verified": lambda sender, challenge, **kw: events.append(("verified", challenge.pk)),
         "failed": lambda sender, challenge, reason, **kw: events.append(("failed", reason)),

@@ -78,7 +78,7 @@ def test_a_single_string_recipient(sms_outbox: list[Any]) -> None:
 def test_invalid_numbers_record_and_send_nothing(sms_outbox: list[Any]) -> None:
     with pytest.raises(ValidationError) as info:
         send_sms("Hello", ["0812345678", "12345", "021234567"])
-    assert [e.params["value"] for e in info.value.error_list] == ["12345", "021234567"]
+    assert [(e.params or {}).get("value") for e in info.value.error_list] == ["12345", "021234567"]
     assert "12345" in str(info.value.messages)
     assert Message.objects.count() == 0
     assert sms_outbox == []
@@ -282,7 +282,7 @@ def test_local_backends_answer_every_operation() -> None:
         assert backend.get_balance() == 1_000_000
         assert backend.get_message_status("u").status == "completed"
         assert list(backend.iter_recipient_statuses("u")) == []
-        assert backend.cancel_message("u") is None
+        backend.cancel_message("u")  # answers nothing, raises nothing
         assert backend.send_messages([]) == 0
 
 

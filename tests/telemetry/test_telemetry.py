@@ -73,8 +73,9 @@ class Seen:
                 for item in scope.metrics:
                     if item.name == metric:
                         for point in item.data.data_points:
-                            value = getattr(point, "value", None)
-                            found.append((dict(point.attributes), getattr(point, "count", value)))
+                            value: Any = getattr(point, "count", getattr(point, "value", None))
+                            attributes: dict[str, Any] = dict(point.attributes or {})
+                            found.append((attributes, value))
         return found
 
     def count(self, metric: str, **attributes: Any) -> float:
@@ -100,13 +101,13 @@ class Seen:
         for span in self.spans.get_finished_spans():
             out += [span.name, str(span.status.description or "")]
             for attributes in [span.attributes, *(e.attributes for e in span.events)]:
-                out += [f"{k}={v}" for k, v in (attributes or {}).items()]
+                out += [f"{k}={v!s}" for k, v in (attributes or {}).items()]
         data = self.reader.get_metrics_data()
         for resource in data.resource_metrics if data else []:
             for scope in resource.scope_metrics:
                 for item in scope.metrics:
                     for point in item.data.data_points:
-                        out += [f"{k}={v}" for k, v in point.attributes.items()]
+                        out += [f"{k}={v!s}" for k, v in (point.attributes or {}).items()]
         return out
 
 

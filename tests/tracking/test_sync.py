@@ -151,6 +151,7 @@ def test_blocked_numbers_fail_once_the_provider_is_done(
     msg = send_sms("Hi", ["0812345678", "0912345678", "0612345678"])
     batch = msg.batches.get()
     assert batch.blocked_count == 1
+    assert batch.provider_uuid
     assert len(sim.messages[batch.provider_uuid].recipients) == 2
     # Not final yet at the provider: the blocked number may not be told apart.
     sync()

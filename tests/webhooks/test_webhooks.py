@@ -140,7 +140,7 @@ def _refusals() -> dict[str, Callable[[Client], Any]]:
     t = int(time.time())
     good = compute_signature(SECRET, t, body)
 
-    def raw(**headers: str) -> Callable[[Client], Any]:
+    def raw(**headers: Any) -> Callable[[Client], Any]:
         return lambda c: c.post(URL, body, content_type="application/json", **headers)
 
     event = {"HTTP_X_WEBHOOK_EVENT": "dr.success"}

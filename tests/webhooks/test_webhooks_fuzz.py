@@ -106,7 +106,7 @@ def _state() -> tuple[dict[str, int], list[tuple[str, str]]]:
     return counts, list(Recipient.objects.order_by("pk").values_list("phone", "status"))
 
 
-def _post(body: bytes, meta: dict[str, str]) -> int:
+def _post(body: bytes, meta: dict[str, Any]) -> int:
     response = Client().generic("POST", URL, body, content_type="application/json", **meta)
     ANSWERS[response.status_code] += 1
     return int(response.status_code)
@@ -132,7 +132,7 @@ class _Rollback:
             client.delete(*keys)
 
 
-def _refused_without_a_trace(body: bytes, meta: dict[str, str]) -> None:
+def _refused_without_a_trace(body: bytes, meta: dict[str, Any]) -> None:
     with _Rollback():
         before = _state()
         status = _post(body, meta)

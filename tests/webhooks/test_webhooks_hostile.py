@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +61,11 @@ def rows() -> dict[str, int]:
     }
 
 
-def post_raw(client: Client, body: bytes, **meta: str) -> Any:
+def post_raw(client: Client, body: bytes, **meta: Any) -> Any:
     return client.generic("POST", URL, body, content_type="application/json", **meta)
 
 
-def post_signed(client: Client, body: bytes, event: str = "dr.success", **meta: str) -> Any:
+def post_signed(client: Client, body: bytes, event: str = "dr.success", **meta: Any) -> Any:
     headers = sign_webhook(body, SECRET, event=event)
     headers.update(meta)
     return post_raw(client, body, **headers)
@@ -330,7 +330,7 @@ def test_a_data_error_log_line_carries_no_payload_and_no_number(
     assert any("DataError" in r.getMessage() and "dr.success" in r.getMessage() for r in records)
 
 
-def _debug_page(monkeypatch: pytest.MonkeyPatch, target: str, body: bytes, **meta: str) -> str:
+def _debug_page(monkeypatch: pytest.MonkeyPatch, target: str, body: bytes, **meta: Any) -> str:
     """The ``DEBUG = True`` 500 page of a delivery whose handling fails at ``target``."""
 
     def broken(*args: Any, **kwargs: Any) -> Any:
@@ -493,7 +493,7 @@ def test_a_delivery_without_a_length_under_asgi_is_read_and_applied(message: Mes
         {"type": "http.request", "body": piece, "more_body": i < len(pieces) - 1}
         for i, piece in enumerate(pieces)
     ]
-    sent: list[dict[str, Any]] = []
+    sent: list[Mapping[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         if messages:
@@ -501,7 +501,7 @@ def test_a_delivery_without_a_length_under_asgi_is_read_and_applied(message: Mes
         await asyncio.sleep(3600)  # the client stays connected; cancelled after the answer
         return {"type": "http.disconnect"}
 
-    async def send(event: dict[str, Any]) -> None:
+    async def send(event: Mapping[str, Any]) -> None:
         sent.append(event)
 
     async_to_sync(ASGIHandler())(scope, receive, send)
