@@ -59,6 +59,8 @@ ensure_wrk() {  # the HTTP load generator the gunicorn benchmarks' smoke tests d
 }
 
 ensure_chromium() {
+  # A Thai font, or the Thai pages' screenshots show boxes instead of letters.
+  if [ ! -d /usr/share/fonts/truetype/tlwg ]; then _apt_install fonts-thai-tlwg || true; fi
   if command -v chromium >/dev/null 2>&1 || [ -n "${CHROMIUM_PATH:-}" ]; then return 0; fi
   _apt_install chromium || echo "notice: Chromium not installed; browser tests will fail" >&2
 }
