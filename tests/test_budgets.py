@@ -3,8 +3,8 @@
 A code request (the API's and the login page's) makes at most 8 queries and 3
 cache round trips in both OTP modes; a code check at most 4 queries; one SMS to
 one number at most 7. Transaction control is not counted (see
-:mod:`tests.counting`). The backends here do no cache work of their own (the
-HTTP backend's throttle adds its own round trips: ``SEPSMS["THROTTLE"]``).
+:mod:`tests.counting`). The backends here do no cache work of their own, but
+the HTTP backend's throttle (``SEPSMS["THROTTLE"]``): one round trip a request.
 """
 
 from __future__ import annotations
@@ -30,7 +30,9 @@ from django_sepsms.backends.base import OtpSendResult, OtpVerifyResult
 from django_sepsms.backends.locmem import LocmemBackend
 from django_sepsms.models import Message, OtpChallenge, PhoneNumber
 from django_sepsms.otp import views as otp_views
+from django_sepsms.simulator import Simulator
 from tests.counting import Queries, cache_round_trips, counting_caches, queries
+from tests.helpers import http_settings
 
 pytestmark = pytest.mark.django_db
 
@@ -38,6 +40,7 @@ CODE_REQUEST_QUERIES = 8
 CODE_REQUEST_ROUND_TRIPS = 3
 CODE_CHECK_QUERIES = 4
 ONE_SMS_QUERIES = 7
+THROTTLED_REQUEST_ROUND_TRIPS = 1
 
 REGISTERED, UNKNOWN, WARM = "0812345678", "0898765432", "0861112222"
 
@@ -216,3 +219,20 @@ def test_one_sms_to_one_number(sms_outbox: Any) -> None:
     assert msg.status == Message.Status.COMPLETED
     report("send_sms to one number", made, [])
     assert len(made) <= ONE_SMS_QUERIES, str(made)
+
+
+def test_one_sms_through_the_http_backend_with_the_throttle_on(simulator: Simulator) -> None:
+    """Both of the provider's limits a send counts under are taken in one cache round trip."""
+    simulator.reset()
+    simulator.rate_limits_enabled = False
+    config = http_settings(simulator, THROTTLE=True)
+    with override_settings(SEPSMS=config), counting_caches():
+        send_sms("warm", WARM)
+        with queries() as made, cache_round_trips() as trips:
+            msg = send_sms("Your parcel is on its way", "0812345678")
+        with cache_round_trips() as otp_trips:
+            django_sepsms.send_otp("0812345678")
+    assert msg.batches.get().provider_uuid in simulator.messages
+    report("send_sms through the HTTP backend, throttled", made, trips)
+    assert len(trips) <= THROTTLED_REQUEST_ROUND_TRIPS, trips
+    assert len(otp_trips) <= THROTTLED_REQUEST_ROUND_TRIPS, otp_trips
