@@ -27,7 +27,7 @@ from typing import Any
 from django.core.cache import BaseCache, caches
 from django.core.cache.backends.redis import RedisCache
 
-from ..conf import sepsms_settings
+from ..conf import redis_client, sepsms_settings
 from ..exceptions import RateLimitedError
 
 _MAX_SUBWINDOWS = 12
@@ -222,6 +222,6 @@ def _take_in_one_trip(cache: RedisCache, limits: Sequence[Limit], now: float) ->
                 per_window,
                 repr((index + 1) * window - now + 0.01),
             ]
-    client = cache._cache.get_client(None, write=True)
+    client = redis_client(cache)
     wait = client.eval(_SCRIPT, len(keys), *keys, *args)
     return None if wait is None else float(wait)

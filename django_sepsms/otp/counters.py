@@ -21,6 +21,8 @@ from typing import Any
 from django.core.cache import BaseCache
 from django.core.cache.backends.redis import RedisCache
 
+from ..conf import redis_client
+
 
 @dataclass(frozen=True)
 class Count:
@@ -98,7 +100,7 @@ def take_in_one_trip(
     """
     if not isinstance(cache, RedisCache):
         return None
-    client = cache._cache.get_client(None, write=True)
+    client = redis_client(cache)
     serializer = cache._cache._serializer  # type: ignore[attr-defined]  # the values' own form
     keys = [cache.make_key(step.key) for step in steps]
     args: list[Any] = [len(steps)]
@@ -135,5 +137,5 @@ def give_back_in_one_trip(cache: BaseCache, key: str) -> bool:
     """
     if not isinstance(cache, RedisCache):
         return False
-    cache._cache.get_client(None, write=True).eval(_GIVE_BACK, 1, cache.make_key(key))
+    redis_client(cache).eval(_GIVE_BACK, 1, cache.make_key(key))
     return True
