@@ -16,6 +16,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, connections, router, transaction
 from django.db.models import QuerySet
+from django.db.models.signals import post_save, pre_save
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -201,6 +202,8 @@ def _insert_cancelling_earlier(challenge: OtpChallenge) -> bool:
         return False
     if not connection.features.can_return_columns_from_insert:
         return False
+    if pre_save.has_listeners(OtpChallenge) or post_save.has_listeners(OtpChallenge):
+        return False  # the project listens for saves: save() sends them
     opts = OtpChallenge._meta
     quote = connection.ops.quote_name
     fields = [f for f in opts.concrete_fields if not f.primary_key]

@@ -148,6 +148,26 @@ def test_a_new_code_cancels_only_the_live_codes_of_its_number_and_purpose(
     assert verify_otp(new.reference, code_from(sms_outbox))
 
 
+def test_a_project_listening_for_saves_still_hears_the_new_code(sms_outbox: list[Any]) -> None:
+    """With a ``post_save`` receiver the code is saved by ``save()``, which sends it."""
+    from django.db.models.signals import post_save
+
+    first = send_otp("0812345678")
+    heard: list[Any] = []
+
+    def receiver(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+        heard.append((instance.pk, created))
+
+    post_save.connect(receiver, sender=OtpChallenge)
+    try:
+        second = send_otp("0812345678")
+    finally:
+        post_save.disconnect(receiver, sender=OtpChallenge)
+    assert (second.pk, True) in heard
+    first.refresh_from_db()
+    assert first.status == OtpChallenge.Status.CANCELLED
+
+
 def test_binding_to_phone_and_purpose(sms_outbox: list[Any]) -> None:
     challenge = send_otp("0812345678", purpose="login")
     code = code_from(sms_outbox)
