@@ -6,10 +6,13 @@ each time, so ``override_settings`` works without any cache to clear.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import BaseCache
+from django.core.cache.backends.redis import RedisCache
 
 from . import contract
 
@@ -255,3 +258,24 @@ sepsms_settings = SepsmsSettings()
 def otp_code_length(requested: int) -> int:
     """``requested`` moved into ``MIN_OTP_CODE_LENGTH`` .. the provider's longest."""
     return min(contract.OTP_CODE_LENGTH_RANGE[1], max(MIN_OTP_CODE_LENGTH, int(requested)))
+
+
+#: One Redis client for each of Django's Redis cache clients (see :func:`redis_client`).
+_redis_clients: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def redis_client(cache: BaseCache) -> Any:
+    """The ``redis.Redis`` client behind Django's Redis ``cache``, or ``None`` for another cache.
+
+    Django's Redis cache builds a new client object for every command (about as
+    much work as the command itself); this one is built once per cache client and
+    shares its connection pool (redis-py's clients are thread-safe). Keys must be
+    made with ``cache.make_key()`` and values with the cache's serializer.
+    """
+    if not isinstance(cache, RedisCache):
+        return None
+    backend = cache._cache
+    client = _redis_clients.get(backend)
+    if client is None:
+        client = _redis_clients[backend] = backend.get_client(None, write=True)
+    return client

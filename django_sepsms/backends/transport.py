@@ -265,19 +265,20 @@ class HttpTransport:
             raise error
 
     def _throttle(self, name: str | None, max_wait: float) -> float:
-        """Take the slots this request needs; return how long that waited."""
+        """Take the slots this request needs (in one cache round trip on Redis);
+        return how long that waited."""
         waited: list[float] = []
 
         def sleep(seconds: float) -> None:
             waited.append(seconds)
             time.sleep(seconds)
 
-        throttle.acquire("all", contract.LIMIT_ALL, max_wait=max_wait, sleep=sleep)
+        limits: list[throttle.Limit] = [("all", contract.LIMIT_ALL)]
         if name == "send":
-            throttle.acquire("send", contract.LIMIT_SEND, max_wait=max_wait, sleep=sleep)
+            limits.append(("send", contract.LIMIT_SEND))
         elif name == "otp":
-            left = max(0.0, max_wait - sum(waited))
-            throttle.acquire("otp", contract.LIMIT_OTP_SEND_PER_IP, max_wait=left, sleep=sleep)
+            limits.append(("otp", contract.LIMIT_OTP_SEND_PER_IP))
+        throttle.acquire_all(limits, max_wait=max_wait, sleep=sleep)
         return sum(waited)
 
     def _transport_error(

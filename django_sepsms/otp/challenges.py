@@ -16,7 +16,6 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare
@@ -48,11 +47,12 @@ from .codes import (
     uses_provider_otp,
 )
 from .purposes import Purpose
+from .replacing import REPLACEABLE as _REPLACEABLE
+from .replacing import save_replacing_earlier as _save_replacing_earlier
 
 logger = logging.getLogger("django_sepsms")
 
 #: Codes a new one for the same number and purpose replaces.
-_REPLACEABLE = (OtpChallenge.Status.PENDING, OtpChallenge.Status.UNCONFIRMED)
 
 _MAX_PIN_LENGTH = 16
 
@@ -164,20 +164,6 @@ def attempt_otp(
     telemetry.otp_requested(purpose, challenge.mode, "sent")
     send_after_commit(otp_sent, OtpChallenge, challenge=challenge, request=request)
     return challenge, None
-
-
-def replaceable(phone: str, purpose: str) -> QuerySet[OtpChallenge]:
-    """The earlier codes of ``phone`` and ``purpose`` that a new code cancels."""
-    return OtpChallenge.objects.filter(phone=phone, purpose=purpose, status__in=_REPLACEABLE)
-
-
-def _save_replacing_earlier(challenge: OtpChallenge, replace_earlier: bool) -> None:
-    """Insert ``challenge``; the earlier codes of its number and purpose are cancelled."""
-    if replace_earlier:
-        replaceable(challenge.phone, challenge.purpose).update(
-            status=OtpChallenge.Status.CANCELLED
-        )
-    challenge.save(force_insert=True)
 
 
 def _send_provider_code(

@@ -23,6 +23,8 @@ from typing import Any
 from django.core.cache import BaseCache
 from django.core.cache.backends.redis import RedisCache
 
+from ..conf import redis_client
+
 
 @dataclass(frozen=True)
 class Count:
@@ -218,7 +220,7 @@ def take_in_one_trip(
     """
     if not isinstance(cache, RedisCache):
         return None
-    client = cache._cache.get_client(None, write=True)
+    client = redis_client(cache)
     serializer = cache._cache._serializer  # type: ignore[attr-defined]  # the values' own form
     keys = [cache.make_key(step.key) for step in steps]
     args: list[Any] = [len(steps), 1 if read is not None else 0]
@@ -293,6 +295,5 @@ def give_back_in_one_trip(
     keys = [cache.make_key(k) for k in ([key] if key is not None else []) + list(count)]
     if keys:
         giving_back = "1" if key is not None else "0"
-        client = cache._cache.get_client(None, write=True)
-        client.eval(_GIVE_BACK, len(keys), *keys, giving_back, max(1, timeout))
+        redis_client(cache).eval(_GIVE_BACK, len(keys), *keys, giving_back, max(1, timeout))
     return True

@@ -50,9 +50,10 @@ from ..models import PhoneNumber
 from ..phone import format_local, mask_phone, normalize_phone
 from ..telemetry import hooks as telemetry
 from . import limits
-from .challenges import VerificationResult, attempt_otp, replaceable, verify_otp
+from .challenges import VerificationResult, attempt_otp, verify_otp
 from .codes import code_ttl, make_decoy_reference
 from .purposes import Purpose
+from .replacing import replaceable
 from .timing import answer_decoy, answer_real, samples_source
 
 logger = logging.getLogger("django_sepsms")

@@ -48,10 +48,15 @@ class Outcome:
     """What happened to a delivery: stored (new) or a duplicate, and how it applied."""
 
     duplicate: bool
+    #: The stored event; ``None`` for a duplicate, and for a delivery report
+    #: stored in one statement that no one listens for (then see ``event_id``).
     event: WebhookEvent | None = None
+    event_id: int | None = None
 
 
-def dedupe_key(event: str, payload: Mapping[str, Any], body: bytes) -> str:
+def dedupe_key(
+    event: str, payload: Mapping[str, Any], body: bytes, *, msisdn: str | None = None
+) -> str:
     """The key that makes a redelivery of the same event a duplicate.
 
     A delivery report is one number's report on one message: the page never
@@ -65,12 +70,14 @@ def dedupe_key(event: str, payload: Mapping[str, Any], body: bytes) -> str:
     would not do: there are few enough mobile numbers to try them all. After a
     change of ``SECRET_KEY``, a redelivery of a report stored before it is
     stored again, and applied as ``no_change``.
+
+    ``msisdn``, when given, is the body's number already normalised.
     """
-    uuid, msisdn = text_field(payload, "smsUuid"), text_field(payload, "msisdn")
+    uuid, raw = text_field(payload, "smsUuid"), text_field(payload, "msisdn")
     tx_id = text_field(payload, "txId")
-    if event.startswith("dr.") and uuid and msisdn and tx_id:
+    if event.startswith("dr.") and uuid and raw and tx_id:
         status = text_field(payload, "status").strip().lower()
-        number = normalize_reported(msisdn).encode("utf-8", "surrogatepass")
+        number = (msisdn or normalize_reported(raw)).encode("utf-8", "surrogatepass")
         number_digest = salted_hmac(_DEDUPE_NUMBER_SALT, number, algorithm="sha256")
         parts = (event, uuid, number_digest.hexdigest()[:32], tx_id, *([status] if status else []))
         key = ":".join(parts)
@@ -132,8 +139,9 @@ def _receive_report_on_postgresql(
     status = reported_status(event, payload)
     if not uuid or not msisdn or status is None:
         return None
-    key = dedupe_key(event, payload, body)
+    key = dedupe_key(event, payload, body, msisdn=msisdn)
     now = timezone.now()
+    tx_id = text_field(payload, "txId")
     try:
         # One statement is atomic on its own; inside a caller's transaction, a
         # savepoint keeps a duplicate from breaking it.
@@ -142,18 +150,26 @@ def _receive_report_on_postgresql(
                 event=event,
                 key=key,
                 signed_at=signed_at,
-                payload_json=json.dumps(dict(payload)),
+                payload_json=json.dumps(payload if isinstance(payload, dict) else dict(payload)),
                 sms_uuid=uuid[:64],
                 msisdn=msisdn[:16],
                 status=status,
                 lower=recipient_statuses_below(status),
-                tx_id=text_field(payload, "txId"),
+                tx_id=tx_id,
                 now=now,
             )
     except IntegrityError:
         if not WebhookEvent.objects.filter(dedupe_key=key).exists():
             raise
         return Outcome(duplicate=True)
+    if received.recipient is not None:
+        announce_change(received.recipient, status, tx_id[:64])
+    # Waiting: a timed-out send may own this number; or the send's own answer
+    # is being recorded right now (see receive()); or it reports on a code.
+    waiting = received.outcome == WebhookEvent.Outcome.WAITING
+    if not waiting and not webhook_received.has_listeners(WebhookEvent):
+        # Nobody to hand the event to: no stand-in row is built.
+        return Outcome(duplicate=False, event_id=received.event_id)
     stored = WebhookEvent(
         pk=received.event_id,
         event=event,
@@ -163,16 +179,11 @@ def _receive_report_on_postgresql(
         payload=dict(payload),
         outcome=received.outcome,
         sms_uuid=uuid[:64],
-        tx_id=text_field(payload, "txId")[:64],
+        tx_id=tx_id[:64],
         msisdn=msisdn[:16],
         applied_at=received.applied_at,
     )
-    if received.recipient is not None:
-        announce_change(received.recipient, status, stored.tx_id)
     _signal(stored)
-    # Waiting: a timed-out send may own this number; or the send's own answer
-    # is being recorded right now (see receive()); or it reports on a code.
-    waiting = received.outcome == WebhookEvent.Outcome.WAITING
     if waiting and (adopt_unconfirmed_batch(uuid, msisdn) or apply_waiting_events(uuid)):
         stored.refresh_from_db()
     return Outcome(duplicate=False, event=stored)

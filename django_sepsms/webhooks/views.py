@@ -9,12 +9,12 @@ import re
 from django.contrib.auth.decorators import login_not_required
 from django.core.cache import caches
 from django.db import DatabaseError
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_POST
 
-from ..conf import sepsms_settings
+from ..conf import redis_client, sepsms_settings
 from ..exceptions import WebhookValidationError
 from ..redaction import hide_sensitive_values
 from ..telemetry import hooks as telemetry
@@ -32,9 +32,20 @@ class _BodyTooLarge(Exception):
     pass
 
 
-def _refused() -> JsonResponse:
+def _answer(body: bytes, status: int = 200) -> HttpResponse:
+    """A JSON answer from its bytes, written once (each is a constant)."""
+    return HttpResponse(body, status=status, content_type="application/json")
+
+
+# The bytes JsonResponse would write for each answer.
+_OK = b'{"status": "ok"}'
+_DUPLICATE = b'{"status": "duplicate"}'
+_INVALID = b'{"error": "invalid webhook"}'
+
+
+def _refused() -> HttpResponse:
     # One answer for every refusal: a prober learns nothing about why.
-    return JsonResponse({"error": "invalid webhook"}, status=400)
+    return _answer(_INVALID, 400)
 
 
 @csrf_exempt
@@ -42,7 +53,7 @@ def _refused() -> JsonResponse:
 @require_POST
 @sensitive_variables()
 @telemetry.webhook_view
-def webhook(request: HttpRequest) -> JsonResponse:
+def webhook(request: HttpRequest) -> HttpResponse:
     """Receive one signed delivery from the provider.
 
     Answers 200 for every genuine delivery (new or repeated, known event or
@@ -65,14 +76,13 @@ def webhook(request: HttpRequest) -> JsonResponse:
         logger.warning("Webhook refused: body larger than %d bytes", limit)
         return JsonResponse({"error": "body too large"}, status=413)
     secrets = sepsms_settings.WEBHOOK_SECRETS
+    tolerance = sepsms_settings.WEBHOOK_TOLERANCE
     try:
-        delivery = verify_delivery(
-            request.headers, body, secrets=secrets, tolerance=sepsms_settings.WEBHOOK_TOLERANCE
-        )
+        delivery = verify_delivery(request.headers, body, secrets=secrets, tolerance=tolerance)
     except WebhookValidationError as exc:
         logger.warning("Webhook refused: %s", exc)
         return _refused()
-    if not _first_name_of(delivery.timestamp, body, delivery.event):
+    if not _first_name_of(delivery.timestamp, body, delivery.event, tolerance):
         logger.warning(
             "Webhook %s refused: signed before under another event name", delivery.event
         )
@@ -96,10 +106,10 @@ def webhook(request: HttpRequest) -> JsonResponse:
         delivery.event,
         "duplicate" if outcome.duplicate else str(getattr(outcome.event, "outcome", "ok")),
     )
-    return JsonResponse({"status": "duplicate" if outcome.duplicate else "ok"})
+    return _answer(_DUPLICATE if outcome.duplicate else _OK)
 
 
-def _first_name_of(timestamp: int, body: bytes, event: str) -> bool:
+def _first_name_of(timestamp: int, body: bytes, event: str, tolerance: int) -> bool:
     """Whether ``event`` is the name this signed timestamp and body first came with.
 
     The signature covers the timestamp and the body, not ``X-Webhook-Event``:
@@ -110,11 +120,21 @@ def _first_name_of(timestamp: int, body: bytes, event: str) -> bool:
     """
     digest = hashlib.sha256(str(timestamp).encode("ascii") + b"." + body).hexdigest()
     key = f"sepsms:webhook:signed:{digest}"
+    timeout = 2 * tolerance + 60
     try:
         cache = caches[sepsms_settings.CACHE]
-        if cache.add(key, event, timeout=2 * sepsms_settings.WEBHOOK_TOLERANCE + 60):
+        client = redis_client(cache)
+        if client is None:
+            if cache.add(key, event, timeout=timeout):
+                return True
+            return cache.get(key) in (event, None)
+        # cache.add() and cache.get(), on one client made once (see conf.redis_client).
+        key = cache.make_key(key)
+        serializer = cache._cache._serializer  # type: ignore[attr-defined]
+        if client.set(key, serializer.dumps(event), ex=timeout, nx=True):
             return True
-        return cache.get(key) in (event, None)
+        found = client.get(key)
+        return found is None or serializer.loads(found) == event
     except Exception as exc:  # a cache outage must not refuse genuine deliveries
         logger.warning(
             "Webhook event names not checked: the cache failed (%s)", type(exc).__name__

@@ -19,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from django_sepsms import send_otp, send_sms
+from django_sepsms.admin import messages as admin_messages
 from django_sepsms.models import Message, OtpChallenge, Recipient, WebhookEvent
 from django_sepsms.simulator import Simulator
 
@@ -118,6 +119,50 @@ def test_recipient_search_and_message_page_paginates(
     detail = support.get(reverse("admin:sepsms_message_change", args=[msg.pk]), {"recipients": 3})
     assert detail.context["recipient_page"].number == 3
     assert len(detail.context["recipient_rows"]) == 20
+
+
+def test_message_page_costs_the_same_for_10_and_2000_recipients(
+    support: Client, sms_outbox: list[Any]
+) -> None:
+    """One page of rows is read and the total is the message's own: no ``COUNT`` of them."""
+    small = send_sms("Hello", [f"08124{i:05d}" for i in range(10)])
+    big = send_sms("Hello", [f"08125{i:05d}" for i in range(2000)])
+    pages = {}
+    for msg in (small, big):
+        url = reverse("admin:sepsms_message_change", args=[msg.pk])
+        support.get(url)
+        with CaptureQueriesContext(connection) as ctx:
+            response = support.get(url)
+        assert response.status_code == 200
+        pages[msg.recipient_count] = (response, ctx.captured_queries)
+    (few, few_queries), (many, many_queries) = pages[10], pages[2000]
+    assert len(many_queries) == len(few_queries)
+    counted = [q["sql"] for q in many_queries if "COUNT(" in q["sql"].upper()]
+    assert not [sql for sql in counted if "sepsms_recipient" in sql], counted
+    assert len(few.context["recipient_rows"]) == 10
+    assert len(many.context["recipient_rows"]) == admin_messages.RECIPIENTS_PER_PAGE
+    assert many.content.decode().count("<tr><td>") == admin_messages.RECIPIENTS_PER_PAGE
+    assert "Recipients (2000)" in many.content.decode()
+    assert not few.context["recipients_beyond"]
+    assert "?message__id__exact=" not in few.content.decode()
+
+
+def test_message_page_links_to_the_rest_of_its_recipients(
+    support: Client, sms_outbox: list[Any]
+) -> None:
+    shown = admin_messages.RECIPIENTS_PER_PAGE * admin_messages.RECIPIENT_PAGES
+    msg = send_sms("Hello", [f"08126{i:05d}" for i in range(shown + 5)])
+    send_sms("Other", ["0812345678"])
+    url = reverse("admin:sepsms_message_change", args=[msg.pk])
+    last = support.get(url, {"recipients": 9999})
+    assert last.context["recipient_page"].number == admin_messages.RECIPIENT_PAGES
+    assert last.context["recipients_beyond"]
+    link = reverse("admin:sepsms_recipient_changelist") + f"?message__id__exact={msg.pk}"
+    assert f'href="{link}"' in last.content.decode()
+    listed = support.get(link)
+    assert listed.status_code == 200
+    assert {r.message_id for r in listed.context["cl"].result_list} == {msg.pk}
+    assert listed.context["cl"].queryset.count() == shown + 5
 
 
 def _queries(client: Client, url: str, params: dict[str, str] | None = None) -> int:

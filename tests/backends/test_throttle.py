@@ -153,3 +153,55 @@ def test_otp_limits_hold_across_processes() -> None:
         print(ok)
         """
     assert sum(run_in_processes(body, 4)) == 3  # otp_send_phone = "3/10m", whoever asks
+
+
+def test_several_limits_are_taken_together_or_not_at_all() -> None:
+    """One request of two limits: while one has no room, the other is not spent."""
+    clock = FakeClock()
+    for _ in range(5):
+        throttle.acquire_all(
+            [("all", (120, 60)), ("otp", (5, 60))], max_wait=0, sleep=clock.sleep, clock=clock
+        )
+    with pytest.raises(RateLimitedError) as info:
+        throttle.acquire_all(
+            [("all", (120, 60)), ("otp", (5, 60))], max_wait=0, sleep=clock.sleep, clock=clock
+        )
+    assert 60 <= (info.value.retry_after or 0) <= 61
+    # The refused request took nothing of the larger limit: 4 of its 9 are left.
+    for _ in range(4):
+        throttle.acquire("all", (120, 60), max_wait=0, sleep=clock.sleep, clock=clock)
+    with pytest.raises(RateLimitedError):
+        throttle.acquire("all", (120, 60), max_wait=0, sleep=clock.sleep, clock=clock)
+
+
+def test_other_caches_take_the_limits_one_by_one() -> None:
+    """Without Redis's scripts the same limits hold, with ``add()`` and ``incr()``."""
+    local = {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": f"throttle-{time.time_ns()}",
+    }
+    caches = {"default": local}
+    clock = FakeClock()
+    with override_settings(CACHES=caches):
+        for _ in range(9):
+            throttle.acquire_all(
+                [("all", (2400, 60)), ("send", (120, 60))],
+                max_wait=0,
+                sleep=clock.sleep,
+                clock=clock,
+            )
+        with pytest.raises(RateLimitedError):
+            throttle.acquire_all(
+                [("all", (2400, 60)), ("send", (120, 60))],
+                max_wait=0,
+                sleep=clock.sleep,
+                clock=clock,
+            )
+        throttle.acquire_all(
+            [("all", (2400, 60)), ("send", (120, 60))], max_wait=6, sleep=clock.sleep, clock=clock
+        )
+        assert len(clock.slept) == 1
+        for _ in range(2):
+            throttle.acquire("otp", (2, 1), max_wait=0, sleep=clock.sleep, clock=clock)
+        with pytest.raises(RateLimitedError):
+            throttle.acquire("otp", (2, 1), max_wait=0, sleep=clock.sleep, clock=clock)

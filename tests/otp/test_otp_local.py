@@ -124,6 +124,55 @@ def test_resend_cancels_the_old_reference(sms_outbox: list[Any]) -> None:
     assert verify_otp(second.reference, code_from(sms_outbox))
 
 
+def test_a_new_code_cancels_only_the_live_codes_of_its_number_and_purpose(
+    sms_outbox: list[Any],
+) -> None:
+    """One statement inserts the new code and cancels the earlier ones (where the
+    database can): the others, and codes no longer live, are left as they were."""
+    pending = send_otp("0812345678", purpose="login")
+    unconfirmed, _ = challenges.attempt_otp("0812345678", purpose="login", replace_earlier=False)
+    OtpChallenge.objects.filter(pk=unconfirmed.pk).update(status=OtpChallenge.Status.UNCONFIRMED)
+    verified, _ = challenges.attempt_otp("0812345678", purpose="login", replace_earlier=False)
+    OtpChallenge.objects.filter(pk=verified.pk).update(status=OtpChallenge.Status.VERIFIED)
+    other_purpose = send_otp("0812345678", purpose="verify")
+    other_number = send_otp("0912345678", purpose="login")
+    new = send_otp("0812345678", purpose="login")
+    stored = OtpChallenge.objects.get(pk=new.pk)
+    assert (stored.reference, stored.status) == (new.reference, OtpChallenge.Status.PENDING)
+    assert stored.created_at == new.created_at
+    assert stored.message_id == new.message_id
+    statuses = dict(OtpChallenge.objects.values_list("pk", "status"))
+    assert statuses == {
+        pending.pk: OtpChallenge.Status.CANCELLED,
+        unconfirmed.pk: OtpChallenge.Status.CANCELLED,
+        verified.pk: OtpChallenge.Status.VERIFIED,
+        other_purpose.pk: OtpChallenge.Status.PENDING,
+        other_number.pk: OtpChallenge.Status.PENDING,
+        new.pk: OtpChallenge.Status.PENDING,
+    }
+    assert verify_otp(new.reference, code_from(sms_outbox))
+
+
+def test_a_project_listening_for_saves_still_hears_the_new_code(sms_outbox: list[Any]) -> None:
+    """With a ``post_save`` receiver the code is saved by ``save()``, which sends it."""
+    from django.db.models.signals import post_save
+
+    first = send_otp("0812345678")
+    heard: list[Any] = []
+
+    def receiver(sender: Any, instance: Any, created: bool, **kwargs: Any) -> None:
+        heard.append((instance.pk, created))
+
+    post_save.connect(receiver, sender=OtpChallenge)
+    try:
+        second = send_otp("0812345678")
+    finally:
+        post_save.disconnect(receiver, sender=OtpChallenge)
+    assert (second.pk, True) in heard
+    first.refresh_from_db()
+    assert first.status == OtpChallenge.Status.CANCELLED
+
+
 def test_binding_to_phone_and_purpose(sms_outbox: list[Any]) -> None:
     challenge = send_otp("0812345678", purpose="login")
     code = code_from(sms_outbox)
