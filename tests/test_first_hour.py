@@ -39,6 +39,8 @@ PATHS: dict[str, Callable[[], list[Block]]] = {
 }
 #: The paths that build the page people land on after a login (README's is your home page).
 LANDS_ON_ITS_OWN_PAGE = {"docs"}
+#: The paths that add ``LocaleMiddleware``, so that the pages follow the browser's language.
+SPEAKS_THAI = {"docs"}
 PHONE, MSISDN = "089-123-4567", "66891234567"
 
 #: What the project's settings make of a login, read in the project's own shell.
@@ -163,6 +165,13 @@ def test_a_fresh_project_built_as_the_docs_say_logs_in_by_phone_and_gets_reports
         assert login["password_login"], "AUTHENTICATION_BACKENDS lost Django's password login"
         assert login["redirect"] != "/accounts/profile/", "LOGIN_REDIRECT_URL is Django's default"
         log_in_by_phone(project, login, lands=path in LANDS_ON_ITS_OWN_PAGE)
+        if path in SPEAKS_THAI:
+            thai = requests.get(
+                project.site + login["login_url"],
+                headers={"Accept-Language": "th"},
+                timeout=PATIENCE,
+            )
+            assert "เข้าสู่ระบบด้วยเบอร์โทรศัพท์" in thai.text, thai.text[:2000]
         accounts = query(project.cwd / "db.sqlite3", "SELECT phone FROM sepsms_phonenumber")
         assert accounts == [(MSISDN,)]  # made by the login (LOGIN_CREATE_USERS)
 

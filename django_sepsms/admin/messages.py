@@ -52,6 +52,12 @@ def _masked_preview(obj: Message) -> str:
 _masked_preview.__name__ = "preview"
 
 
+@admin.display(description=_("message"), ordering="message_id")
+def message_link(obj: Recipient | MessageBatch) -> str:
+    """The row's message, as a link, from its id alone (no join, at any number of rows)."""
+    return format_html('<a href="../message/{}/change/">#{}</a>', obj.message_id, obj.message_id)
+
+
 @admin.register(Message)
 class MessageAdmin(LogAdmin):
     """Send requests, newest first, with their recipients paged on each one's page."""
@@ -198,7 +204,7 @@ class RecipientAdmin(LogAdmin):
 
     list_display = [
         "id",
-        "message_link",
+        message_link,
         "status_badge",
         "tx_id",
         "error_code",
@@ -228,12 +234,6 @@ class RecipientAdmin(LogAdmin):
     def reason(self, obj: Recipient) -> str | None:
         return failure_reason(obj.status, obj.error_code) or None
 
-    @admin.display(description=_("message"), ordering="message_id")
-    def message_link(self, obj: Recipient) -> str:
-        return format_html(
-            '<a href="../message/{}/change/">#{}</a>', obj.message_id, obj.message_id
-        )
-
     @admin.display(description=_("status"), ordering="status")
     def status_badge(self, obj: Recipient) -> str:
         return badge(obj.status, obj.get_status_display())
@@ -255,7 +255,7 @@ class MessageBatchAdmin(LogAdmin):
 
     list_display = [
         "id",
-        "message_id",
+        message_link,
         "position",
         "provider_uuid",
         "ref_no",

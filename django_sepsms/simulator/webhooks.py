@@ -146,7 +146,15 @@ class WebhookDispatcher:
                     self._log.append(WebhookAttempt(job.event, job.body, outcome))
             if isinstance(outcome, int) and 200 <= outcome < 300:
                 return
-        logger.debug("Simulator webhook %s given up after %d attempts", job.event, retries + 1)
+        # A warning, so that it shows in the simulator's terminal with no LOGGING set up.
+        logger.warning(
+            "Simulator webhook %s to %s given up after %d attempts (last answer: %s). "
+            "Is the site running, and is this its receiver's URL, trailing slash included?",
+            job.event,
+            job.url,
+            retries + 1,
+            outcome,
+        )
 
     def _post(self, job: _Job) -> int | str:
         timestamp = int(time.time())

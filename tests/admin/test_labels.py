@@ -130,6 +130,24 @@ def test_otp_purposes_are_translated(sms_outbox: list[Any]) -> None:
     assert [c.purpose for c in page.context["cl"].result_list] == ["login"]
 
 
+def test_batches_name_their_message_column_in_the_active_language(
+    sms_outbox: list[Any],
+) -> None:
+    msg = send_sms("Hello", ["0812345678"])
+    body = (
+        viewer()
+        .get(reverse("admin:sepsms_messagebatch_changelist"), HTTP_ACCEPT_LANGUAGE="th")
+        .content.decode()
+    )
+    header = re.search(
+        r'<th scope="col" class="[^"]*column-message_link[^"]*">.*?</th>', body, re.S
+    )
+    assert header, body
+    assert "ข้อความ" in header[0]
+    assert "message id" not in body.lower()
+    assert f'<a href="../message/{msg.pk}/change/">#{msg.pk}</a>' in body
+
+
 def test_pills_are_styled_by_a_stylesheet_and_keep_to_one_line(sms_outbox: list[Any]) -> None:
     assert (
         badge("failed", "ไม่สำเร็จ") == '<span class="sepsms-pill sepsms-pill-failed">ไม่สำเร็จ</span>'

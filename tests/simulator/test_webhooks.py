@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 import time
+
+import pytest
 
 from django_sepsms import contract
 from django_sepsms.simulator import Simulator
@@ -96,7 +99,9 @@ class TestWebhooks:
         assert outcomes[:3] == [("sms.sent", 500), ("sms.sent", 502), ("sms.sent", 200)]
         assert [name for name, _ in receiver.events].count("sms.sent") == 3
 
-    def test_gives_up_after_retries(self, sim: Simulator) -> None:
+    def test_gives_up_after_retries(
+        self, sim: Simulator, caplog: pytest.LogCaptureFixture
+    ) -> None:
         with socket.socket() as sock:
             sock.bind(("127.0.0.1", 0))
             closed_port = sock.getsockname()[1]
@@ -107,6 +112,12 @@ class TestWebhooks:
         log = sim.webhook_log
         assert len(log) == 2 * 3  # three events, two attempts each
         assert all(isinstance(status, str) and "ConnectionError" in status for _, _, status in log)
+        # Said where the simulator runs, with what to look at: not only in the log above.
+        given_up = [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(given_up) == 3, given_up
+        assert {r.name for r in given_up} == {"django_sepsms.simulator"}
+        assert all(sim.webhook_url in r.getMessage() for r in given_up)
+        assert "trailing slash" in given_up[0].getMessage()
 
     def test_credit_low_once_per_crossing(self, sim: Simulator, receiver: Receiver) -> None:
         sim.credits = 101
