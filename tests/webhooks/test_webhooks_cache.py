@@ -48,13 +48,8 @@ def message(sms_outbox: list[Any]) -> Iterator[Message]:
 
 
 def deliver(client: Client, event: str, headers: dict[str, str], body: bytes) -> Any:
-    return client.generic(
-        "POST",
-        URL,
-        body,
-        content_type="application/json",
-        **{**headers, "HTTP_X_WEBHOOK_EVENT": event},
-    )
+    meta: dict[str, Any] = {**headers, "HTTP_X_WEBHOOK_EVENT": event}
+    return client.generic("POST", URL, body, content_type="application/json", **meta)
 
 
 def report() -> tuple[bytes, dict[str, str]]:
