@@ -102,5 +102,5 @@ def hold(flow: dict[str, Any], name: str, seconds: int, now: datetime) -> None:
 def _int(value: Any, default: int) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
         return default

@@ -353,8 +353,10 @@ def test_a_rewound_flow_does_not_unlock_a_locked_code(
         {"resend_at": "2030-01-01T00:00:00", "verify_at": "2030-01-01T00:00:00"},
         {"expires_at": 12, "resend_at": ["x"], "verify_at": "not a time"},
         {"tries": "many", "max_tries": None},
+        {"tries": float("inf"), "max_tries": float("nan")},
+        {"expires_at": "9999-12-31T23:59:59+00:00", "resend_at": "0001-01-01T00:00:00-23:59"},
     ],
-    ids=["naive-expiry", "naive-waits", "wrong-types", "odd-tries"],
+    ids=["naive-expiry", "naive-waits", "wrong-types", "odd-tries", "infinite-tries", "far"],
 )
 def test_a_flow_with_odd_times_is_a_page_not_a_5xx(
     client: Client, user: Any, sms_outbox: list[Any], odd: dict[str, Any]
