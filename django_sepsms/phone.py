@@ -23,6 +23,9 @@ _ACCEPTED_TYPES = {
     phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE,
 }
 _MAX_INPUT_LENGTH = 32
+#: The largest country code and the first national number too long for any plan.
+_MAX_COUNTRY_CODE = 999
+_MAX_NATIONAL_NUMBER = 10**17
 
 #: A number as the app takes it: text in any usual form, or a
 #: ``phonenumbers.PhoneNumber`` (django-phonenumber-field's ``PhoneNumber`` is one).
@@ -49,10 +52,28 @@ def phone_text(value: object) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, phonenumbers.PhoneNumber):
-        if value.country_code and value.national_number:
+        if value.country_code and value.national_number and _well_formed(value):
             return phonenumbers.format_number(value, phonenumbers.PhoneNumberFormat.E164)
         return str(value.raw_input or "")
     return str(value if value is not None else "")
+
+
+def _well_formed(value: phonenumbers.PhoneNumber) -> bool:
+    """Whether ``value``'s fields are those of some number: whole numbers in range.
+
+    An object built by hand may hold anything; formatting a 5,000-digit number
+    raises ``ValueError``, a negative one reads as a separator, and a billion
+    leading zeros are written out in full.
+    """
+    country_code, national = value.country_code, value.national_number
+    zeros = value.number_of_leading_zeros if value.italian_leading_zero else 0
+    return (
+        type(country_code) is int
+        and 0 < country_code <= _MAX_COUNTRY_CODE
+        and type(national) is int
+        and 0 < national < _MAX_NATIONAL_NUMBER
+        and (zeros is None or (type(zeros) is int and 0 <= zeros <= _MAX_INPUT_LENGTH))
+    )
 
 
 def phone_normalizer() -> Callable[[object], str]:

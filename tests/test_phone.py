@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -210,3 +211,74 @@ def test_the_common_forms_take_the_shortcut() -> None:
         compact = raw.replace(" ", "").replace("-", "")
         assert rules._common.match(compact), raw
     assert not rules._common.match("๐๘๑๒๓๔๕๖๗๘")
+
+
+# -- phonenumbers.PhoneNumber objects built by hand ----------------------------
+
+
+def _hand_made(**fields: object) -> object:
+    import phonenumbers
+
+    return phonenumbers.PhoneNumber(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"country_code": 66, "national_number": 10**5000},  # str() refuses 4,300+ digits
+        {"country_code": 10**5000, "national_number": 812345678},
+        {"country_code": 66, "national_number": -812345678},  # "+66-812345678"
+        {"country_code": -66, "national_number": 812345678},  # "+-66812345678"
+        {"country_code": True, "national_number": 812345678},
+        {
+            "country_code": 66,
+            "national_number": 812345678,
+            "italian_leading_zero": True,
+            "number_of_leading_zeros": 10**9,  # a gigabyte of zeros
+        },
+    ],
+    ids=["huge-number", "huge-country", "negative-number", "negative-country", "bool", "zeros"],
+)
+def test_a_malformed_phone_number_object_is_an_invalid_number(fields: dict[str, object]) -> None:
+    with pytest.raises(ValidationError) as caught:
+        normalize_phone(_hand_made(**fields))
+    assert caught.value.code == "invalid_phone"
+
+
+def test_a_well_formed_phone_number_object_still_normalises() -> None:
+    assert normalize_phone(_hand_made(country_code=66, national_number=812345678)) == (
+        "66812345678"
+    )
+
+
+@given(
+    country_code=st.one_of(st.none(), st.integers(), st.integers(-(10**6000), 10**6000)),
+    national_number=st.one_of(st.none(), st.integers(), st.integers(-(10**6000), 10**6000)),
+    extension=st.one_of(st.none(), st.text(max_size=50)),
+    leading_zeros=st.one_of(st.none(), st.integers(min_value=-5, max_value=10**12)),
+    raw_input=st.one_of(st.none(), st.text(max_size=40)),
+)
+@settings(max_examples=int(os.environ.get("SEPSMS_FUZZ_EXAMPLES", "1500")) // 3, deadline=None)
+def test_any_phone_number_object_normalises_or_is_invalid(
+    country_code: object,
+    national_number: object,
+    extension: object,
+    leading_zeros: object,
+    raw_input: object,
+) -> None:
+    value = _hand_made(
+        country_code=country_code,
+        national_number=national_number,
+        extension=extension,
+        italian_leading_zero=leading_zeros is not None,
+        number_of_leading_zeros=leading_zeros,
+        raw_input=raw_input,
+    )
+    try:
+        normalised = normalize_phone(value)
+    except ValidationError as exc:
+        code = exc.code
+    else:
+        code = "valid"
+        assert re.fullmatch(r"66[0-9]{9}", normalised)
+    assert code in ("valid", "invalid_phone")

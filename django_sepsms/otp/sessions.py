@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.http import HttpRequest
+from django.utils import timezone
 
 #: The session key under which a flow keeps its step-2 state (number, purpose, reference).
 SESSION_KEY = "sepsms_flow"
@@ -62,6 +63,9 @@ def seconds_until(moment: str | None, now: datetime) -> int:
         until = datetime.fromisoformat(moment)
     except (TypeError, ValueError):
         return 0
+    if (until.tzinfo is None) != (now.tzinfo is None):
+        # Written before USE_TZ changed: read in the current time zone.
+        until = timezone.make_aware(until) if until.tzinfo is None else timezone.make_naive(until)
     if until <= now:
         return 0
     return int((until - now).total_seconds()) + 1
@@ -98,5 +102,5 @@ def hold(flow: dict[str, Any], name: str, seconds: int, now: datetime) -> None:
 def _int(value: Any, default: int) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite float
         return default

@@ -321,3 +321,51 @@ def test_the_static_files_are_shipped() -> None:
     if ignored.returncode == 128:
         pytest.skip("not a git checkout")
     assert ignored.stdout == ""
+
+
+def test_a_rewound_flow_does_not_unlock_a_locked_code(
+    client: Client, user: Any, sms_outbox: list[Any]
+) -> None:
+    """The page's state is only what the browser is shown: with a session rewound
+    to its first state (as replaying an old signed cookie would), or with any
+    number of tries written into it, the code stays locked where it is kept."""
+    with override_settings(SEPSMS={**LOCMEM, "OTP_RESEND_COOLDOWN": 0}):
+        start(client)
+        code = code_from(sms_outbox)
+        first = dict(client.session[SESSION_KEY])
+        wrong = "000000" if code != "000000" else "111111"
+        for _ in range(5):
+            client.post(VERIFY, {"code": wrong})
+        for rewound in (first, {**first, "max_tries": 10**9}, {**first, "max_tries": -1}):
+            session = client.session
+            session[SESSION_KEY] = rewound
+            session.save()
+            right = client.post(VERIFY, {"code": code})
+            assert right.status_code in (400, 429)
+            assert "_auth_user_id" not in client.session
+        assert OtpChallenge.objects.get().attempts == 5
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"expires_at": "2030-01-01T00:00:00"},  # written while USE_TZ was False
+        {"resend_at": "2030-01-01T00:00:00", "verify_at": "2030-01-01T00:00:00"},
+        {"expires_at": 12, "resend_at": ["x"], "verify_at": "not a time"},
+        {"tries": "many", "max_tries": None},
+        {"tries": float("inf"), "max_tries": float("nan")},
+        {"expires_at": "9999-12-31T23:59:59+00:00", "resend_at": "0001-01-01T00:00:00-23:59"},
+    ],
+    ids=["naive-expiry", "naive-waits", "wrong-types", "odd-tries", "infinite-tries", "far"],
+)
+def test_a_flow_with_odd_times_is_a_page_not_a_5xx(
+    client: Client, user: Any, sms_outbox: list[Any], odd: dict[str, Any]
+) -> None:
+    with override_settings(SEPSMS={**LOCMEM, "OTP_RESEND_COOLDOWN": 0}):
+        start(client)
+        session = client.session
+        session[SESSION_KEY] = {**session[SESSION_KEY], **odd}
+        session.save()
+        assert client.get(VERIFY).status_code == 200
+        assert client.post(VERIFY, {"code": "000000"}).status_code in (400, 429)
+        assert client.post(VERIFY, {"resend": "1"}).status_code in (302, 429)

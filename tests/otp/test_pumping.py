@@ -308,7 +308,10 @@ def test_the_login_page_answers_a_tightened_range_as_the_other_limits_do(
     page = Client().post("/sepsms/login/", {"phone": fresh("89")})
     assert page.status_code == 429
     assert 1 <= int(page["Retry-After"]) <= 60
-    assert "Too many requests: please wait" in page.content.decode()
+    text = page.content.decode()
+    assert "Too many requests: please wait" in text
+    wait = page["Retry-After"]
+    assert f'data-sepsms-seconds="{wait}">{wait}</span> s and try again.' in text
 
 
 def test_the_dashboard_shows_the_episode(guarded: str, site: Site) -> None:

@@ -86,3 +86,22 @@ def test_a_template_without_the_code_sends_nothing(
         relay_code(request(), MSISDN, "123456", purpose="test", user=None)
     assert sms_outbox == []
     assert "not sent" in caplog.text
+
+
+def test_a_number_that_gets_no_code_is_noted_at_debug_only(
+    sms_outbox: list[Any], caplog: pytest.LogCaptureFixture, django_user_model: Any
+) -> None:
+    """As for the app's own decoys: nothing in a production log (INFO and up) tells
+    the numbers that got no code from the others."""
+    owner, other = (django_user_model.objects.create_user(n) for n in ("owner", "other"))
+    PhoneNumber.objects.create(user=owner, phone=MSISDN, verified_at=timezone.now())
+    with caplog.at_level(logging.DEBUG, logger="django_sepsms"):
+        relay_decoy(request(), "0898765432", purpose="login")
+        relay_code(None, MSISDN, "123456", purpose="change_phone", user=other)
+    assert sms_outbox == []
+    notes = [r for r in caplog.records if r.name == "django_sepsms"]
+    assert len(notes) == 2
+    assert {r.levelno for r in notes} == {logging.DEBUG}
+    assert "66*******32" in notes[0].getMessage()
+    assert "66898765432" not in caplog.text
+    assert MSISDN not in caplog.text
