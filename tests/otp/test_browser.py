@@ -294,7 +294,7 @@ SHOTS = Path(os.environ.get("SEPSMS_SCREENSHOTS") or ARTIFACTS)
 COOLDOWN = 10
 UNKNOWN = "0898765432"
 
-STATE_TEXTS = {
+STATE_TEXTS: dict[str, dict[str, Any]] = {
     "en": {
         "wrong": "That code is not right. You have 4 tries left.",
         "just_sent": "A code was just sent to this number: enter it, or wait",

@@ -255,7 +255,7 @@ def test_the_link_back_follows_the_script_prefix(client: Client) -> None:
 
 
 def test_the_states_speak_thai(client: Client, user: Any, sms_outbox: list[Any]) -> None:
-    thai = {"HTTP_ACCEPT_LANGUAGE": "th"}
+    thai: dict[str, Any] = {"HTTP_ACCEPT_LANGUAGE": "th"}
     with translation.override("th"):
         start(client, **thai)
         wrong = client.post(VERIFY, {"code": "000000"}, **thai).content.decode()
