@@ -4,8 +4,8 @@ Both apps get what a project would give them: Django's default middleware,
 DRF, one PostgreSQL database and one cache (see sites.py). Neither sends an
 SMS: this app uses its ``DummyBackend`` (``BENCH_SEPSMS_BACKEND`` may name
 another), django-phone-verify ``peer_backend.SilentBackend``. This app's limits
-are off (``RATELIMITS`` all ``None``, no resend cooldown) so that nothing is
-refused; ``BENCH_OTP_FLOOR`` sets ``OTP_MIN_ANSWER_TIME`` (unset: the default).
+are off (``RATELIMITS`` all ``None``, no resend cooldown, the pumping guard
+counting but never judging) so that nothing is refused; ``BENCH_OTP_FLOOR`` sets ``OTP_MIN_ANSWER_TIME`` (unset: the default).
 """
 
 from __future__ import annotations
@@ -51,6 +51,9 @@ SEPSMS: dict[str, object] = {
     "OTP_TEMPLATE": "code {code} ref {ref}",
     "RATELIMITS": dict.fromkeys(DEFAULT_RATELIMITS),
     "OTP_RESEND_COOLDOWN": 0,
+    # The pumping guard counts every code as it would on a site, but never judges a
+    # scope: a benchmark verifies none of its code requests, like an attack would.
+    "PUMPING_GUARD": {"MIN_SENT": 10**9, "SITE_MIN_SENT": 10**9},
     # Codes made before a round must still be good when it checks them.
     "OTP_TTL": 3600,
 }
