@@ -567,6 +567,7 @@ def test_a_long_wait_counts_down_from_minutes_to_seconds(
         page.fill("input[name=phone]", "0812345678")
         page.get_by_role("button", name=texts["send"]).click()
         expect(page).to_have_url(f"{live_server.url}/sepsms/login/verify/")
+        page.wait_for_load_state("load")  # the countdown has started: the clock may run
         resend = page.locator("button[name=resend]")
         counter = resend.locator("[data-sepsms-seconds]")
         expect(counter).to_have_text(texts["minutes"])
@@ -581,6 +582,7 @@ def test_a_long_wait_counts_down_from_minutes_to_seconds(
         page.get_by_role("button", name=texts["send"]).click()
         notice = page.get_by_role("alert")
         expect(notice).to_contain_text(texts["just_sent"])
+        page.wait_for_load_state("load")
         expect(notice).to_have_class(re.compile(r"\bsepsms-notice\b"))
         assert (
             notice.evaluate("box => getComputedStyle(box).backgroundColor") != "rgb(254, 242, 242)"
