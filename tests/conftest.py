@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.core.cache import cache
@@ -38,3 +39,20 @@ def sim(simulator: Simulator) -> Iterator[Simulator]:
     simulator.rate_limits_enabled = False
     with override_settings(SEPSMS=http_settings(simulator)):
         yield simulator
+
+
+@pytest.fixture(scope="session")
+def live_server(django_db_setup: None, live_server: Any) -> Any:
+    """pytest-django's live server, started only once the test database exists.
+
+    Started earlier, it sees the in-memory SQLite of the settings (``NAME`` is
+    ``:memory:`` until the file test database is set up) and hands the test
+    thread's connection to every request thread, each of which closes it when its
+    request ends: parallel page, CSS and script requests then share, and close,
+    one SQLite connection under each other, which can crash the interpreter. Here
+    each request thread opens a connection of its own to the file test database.
+    """
+    assert not live_server.thread.connections_override, (
+        "the live server shares the test thread's database connection"
+    )
+    return live_server

@@ -47,6 +47,7 @@ from .sessions import (
     hold,
     readable_session,
 )
+from .waits import countdown
 
 
 def _safe_next(request: HttpRequest, value: str | None) -> str:
@@ -66,13 +67,10 @@ def _page(
 
 
 def _waiting(message: str, seconds: int, done: str) -> SafeString:
-    """``message`` with its ``%(seconds)s`` as a count that the page's script ticks down;
+    """``message`` with its ``%(wait)s`` as a count that the page's script ticks down;
     when it reaches 0 the script shows ``done`` instead."""
-    counter = format_html(
-        '<span class="sepsms-seconds" role="timer" data-sepsms-seconds="{0}">{0}</span>',
-        seconds,
-    )
-    text = mark_safe(conditional_escape(message) % {"seconds": counter})  # noqa: S308
+    counter = countdown(seconds, role="timer")
+    text = mark_safe(conditional_escape(message) % {"wait": counter})  # noqa: S308
     return format_html('<span data-sepsms-done="{}">{}</span>', done, text)
 
 
@@ -91,20 +89,19 @@ def _refused(
     many requests". Decoys are counted alike, so neither tells them apart.
     """
     if exc.limit != COOLDOWN:
-        message = _("Too many requests: please wait %(seconds)s s and try again.")
+        message = _("Too many requests: please wait %(wait)s and try again.")
         done = _("You can try again now.")
     elif code_page:
         message = _(
-            "A code was just sent to this number: enter it, or wait %(seconds)s s"
-            " to ask for a new one."
+            "A code was just sent to this number: enter it, or wait %(wait)s to ask for a new one."
         )
         done = _("You can ask for a new code now.")
     else:
-        message = _(
-            "A code was just sent to this number: wait %(seconds)s s to ask for a new one."
-        )
+        message = _("A code was just sent to this number: wait %(wait)s to ask for a new one.")
         done = _("You can ask for a new code now.")
     context["error"] = _waiting(message, exc.retry_after, done)
+    # Not a fault: shown as a notice, not as an error.
+    context["notice"] = exc.limit == COOLDOWN
     response = _page(request, template, context, status=429)
     response["Retry-After"] = str(exc.retry_after)
     return response
@@ -210,6 +207,8 @@ class VerifyView(_FlowView):
             "reference": flow["reference"],
             "resend_wait": status.resend_wait,
             "verify_wait": status.verify_wait,
+            "resend_countdown": countdown(status.resend_wait) if status.resend_wait else "",
+            "verify_countdown": countdown(status.verify_wait) if status.verify_wait else "",
             "can_verify": status.can_verify,
             "locked": status.locked,
             "expired": status.expired,
@@ -218,6 +217,7 @@ class VerifyView(_FlowView):
             + (f"?{urlencode({'next': flow['next']})}" if flow.get("next") else ""),
             "purpose": self.purpose,
             "error": _state_message(status),
+            "notice": False,
         }
 
     def get(self, request: HttpRequest) -> HttpResponse:

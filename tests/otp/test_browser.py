@@ -151,6 +151,13 @@ def send_login_code(page: Page, base_url: str, phone: str = "081-234-5678") -> N
     page.wait_for_load_state()
 
 
+def count_in(counter: Any) -> int:
+    """The number a countdown shows (``57 s``, ``49 min``, ``57 วินาที``)."""
+    match = re.match(r"\s*(\d+)\s", counter.inner_text() + " ")
+    assert match, counter.inner_text()
+    return int(match.group(1))
+
+
 def wrong(code: str) -> str:
     """A code of the same length that is surely not ``code``."""
     return "".join(str((int(digit) + 1) % 10) for digit in code)
@@ -303,6 +310,9 @@ STATE_TEXTS: dict[str, dict[str, Any]] = {
         "too_many": "Too many requests: please wait",
         "resend": "Send a new code",
         "waiting": re.compile(r"^\s*Send a new code in \d+ s\s*$"),
+        "waiting_minutes": re.compile(r"^\s*Send a new code in \d+ min\s*$"),
+        "minutes": re.compile(r"^\d+ min$"),
+        "seconds": re.compile(r"^\d+ s$"),
         "send": "Send code",
         "back": "Back to the site",
     },
@@ -314,6 +324,9 @@ STATE_TEXTS: dict[str, dict[str, Any]] = {
         "too_many": "มีคำขอมากเกินไป กรุณารอ",
         "resend": "ขอรหัสใหม่",
         "waiting": re.compile(r"^\s*ขอรหัสใหม่ได้ใน \d+ วินาที\s*$"),
+        "waiting_minutes": re.compile(r"^\s*ขอรหัสใหม่ได้ใน \d+ นาที\s*$"),
+        "minutes": re.compile(r"^\d+ นาที$"),
+        "seconds": re.compile(r"^\d+ วินาที$"),
         "send": "ส่งรหัส",
         "back": "กลับไปที่เว็บไซต์",
     },
@@ -321,7 +334,7 @@ STATE_TEXTS: dict[str, dict[str, Any]] = {
 _VOLATILE_TEXT = [
     (re.compile(r"\b\d{2}\*+\d{2}\b|0x+-x+-x+\d+"), "MASKED"),
     (re.compile(r"Ref: [A-Z0-9]+"), "Ref: REF"),
-    (re.compile(r"\d+(?= s\b| วินาที)"), "N"),
+    (re.compile(r"\d+(?= s\b| min\b| วินาที| นาที)"), "N"),
 ]
 
 
@@ -385,9 +398,9 @@ def walk_the_states(
     expect(alert).to_contain_text(texts["just_sent"])
     expect(alert).not_to_contain_text("Too many attempts")
     counter = alert.locator("[data-sepsms-seconds]")
-    first = int(counter.inner_text())
-    expect(counter).not_to_have_text(str(first), timeout=2_500)  # it ticks
-    assert int(counter.inner_text()) < first
+    first = count_in(counter)
+    expect(counter).not_to_have_text(counter.inner_text(), timeout=2_500)  # it ticks
+    assert count_in(counter) < first
     shot(page, "2-cooldown-countdown", language, record)
     transcript.append(seen(page))
     alert.locator("a").click()
@@ -433,8 +446,10 @@ def walk_the_states(
     expect(resend).to_be_disabled()
     expect(verify).to_be_enabled()
     # The wait of the limit's window (django-ratelimit's fixed windows), in both places.
-    wait = int(resend.locator("[data-sepsms-seconds]").inner_text())
-    assert abs(int(alert.locator("[data-sepsms-seconds]").inner_text()) - wait) <= 1
+    # A wait that long is shown in minutes.
+    wait = count_in(resend.locator("[data-sepsms-seconds]"))
+    assert abs(count_in(alert.locator("[data-sepsms-seconds]")) - wait) <= 1
+    expect(resend).to_have_text(texts["waiting_minutes"])
     shot(page, "6-too-many-requests", language, record)
     transcript.append(seen(page))
     return transcript
@@ -519,13 +534,62 @@ def test_the_just_sent_message_counts_down_to_ready(
         alert = page.get_by_role("alert")
         expect(alert).to_contain_text(texts["just_sent"])
         counter = alert.locator("[data-sepsms-seconds]")
-        first = int(counter.inner_text())
+        first = count_in(counter)
         assert 50 <= first <= 60
         page.clock.run_for(3_000)
-        assert int(counter.inner_text()) <= first - 3
+        assert count_in(counter) <= first - 3
         page.clock.run_for(first * 1_000)
         expect(alert).to_have_text(re.compile(re.escape(texts["ask_now"])))
         expect(alert).to_have_class(re.compile(r"\bsepsms-over\b"))
         expect(alert.locator("a")).to_have_attribute("href", "/sepsms/login/verify/")
         shot(page, "2b-cooldown-finished", language, True)
+    assert len(sms_outbox) == 1
+
+
+@pytest.mark.parametrize(("language", "locale"), [("en", "en-US"), ("th", "th-TH")])
+def test_a_long_wait_counts_down_from_minutes_to_seconds(
+    browser: Browser,
+    live_server: Any,
+    user: Any,
+    sms_outbox: list[Any],
+    settings: Any,
+    language: str,
+    locale: str,
+) -> None:
+    """A wait of 90 s or more reads in minutes (rounded up), a shorter one in seconds,
+    in the button and in the message alike, as the count goes down."""
+    settings.SEPSMS = {**settings.SEPSMS, "OTP_RESEND_COOLDOWN": 150}
+    texts = STATE_TEXTS[language]
+    with open_context(browser, live_server, locale) as ctx:
+        page = ctx.new_page()
+        page.clock.install()
+        page.goto(f"{live_server.url}/sepsms/login/")
+        page.fill("input[name=phone]", "0812345678")
+        page.get_by_role("button", name=texts["send"]).click()
+        expect(page).to_have_url(f"{live_server.url}/sepsms/login/verify/")
+        page.wait_for_load_state("load")  # the countdown has started: the clock may run
+        resend = page.locator("button[name=resend]")
+        counter = resend.locator("[data-sepsms-seconds]")
+        expect(counter).to_have_text(texts["minutes"])
+        assert count_in(counter) == 3  # 150 s, less a moment: 3 min
+        page.clock.run_for(62_000)  # under 90 s left
+        expect(counter).to_have_text(texts["seconds"])
+        assert 80 <= count_in(counter) <= 89
+        expect(resend).to_have_text(texts["waiting"])
+
+        page.locator(".sepsms-links a").click()
+        page.fill("input[name=phone]", "0812345678")
+        page.get_by_role("button", name=texts["send"]).click()
+        notice = page.get_by_role("alert")
+        expect(notice).to_contain_text(texts["just_sent"])
+        page.wait_for_load_state("load")
+        expect(notice).to_have_class(re.compile(r"\bsepsms-notice\b"))
+        assert (
+            notice.evaluate("box => getComputedStyle(box).backgroundColor") != "rgb(254, 242, 242)"
+        )  # not the error's red
+        message_counter = notice.locator("[data-sepsms-seconds]")
+        expect(message_counter).to_have_text(texts["minutes"])  # the server's clock ran on
+        page.clock.run_for(62_000)
+        expect(message_counter).to_have_text(texts["seconds"])
+        shot(page, "2c-just-sent-notice", language, True)
     assert len(sms_outbox) == 1

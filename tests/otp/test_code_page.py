@@ -24,6 +24,7 @@ from django.utils import timezone, translation
 import django_sepsms
 from django_sepsms.models import OtpChallenge, PhoneNumber
 from django_sepsms.otp.sessions import SESSION_KEY
+from django_sepsms.otp.waits import wait_text
 
 pytestmark = pytest.mark.django_db
 
@@ -43,7 +44,7 @@ TH_LOCKED = "รหัสนี้ถูกล็อกแล้วเพรา�
 TH_JUST_SENT = "เพิ่งส่งรหัสไปยังเบอร์นี้ กรอกรหัสนั้น หรือรอ"
 TH_TOO_MANY = "มีคำขอมากเกินไป กรุณารอ"
 TH_WRONG = "รหัสไม่ถูกต้อง เหลือโอกาสอีก 4 ครั้ง"
-COUNTER = re.compile(r'data-sepsms-seconds="(\d+)">(\d+)</span>')
+COUNTER = re.compile(r'data-sepsms-seconds="(\d+)">([^<]*)</span>')
 APP = Path(django_sepsms.__file__).resolve().parent
 
 
@@ -79,9 +80,10 @@ def button(page: str, name: str) -> str:
 
 
 def counters(html: str) -> list[int]:
+    """The waits counted down on a page; each shows its seconds as people read them."""
     found = COUNTER.findall(html)
-    assert all(a == b for a, b in found)
-    return [int(a) for a, _ in found]
+    assert all(shown == wait_text(int(seconds)) for seconds, shown in found), found
+    return [int(seconds) for seconds, _ in found]
 
 
 def test_the_page_states_how_many_tries_are_left(
@@ -178,7 +180,7 @@ def test_a_resend_within_the_cooldown_keeps_the_code_and_waits(
     resend = button(page, "resend")
     assert "disabled" in resend
     assert 'data-sepsms-done="Send a new code"' in resend
-    assert re.search(r"Send a new code in <span[^>]*>\d+</span> s", resend)
+    assert re.search(r"Send a new code in <span[^>]*>\d+ s</span>", resend)
     assert "<noscript>" in page  # without JavaScript: reload when the wait is over
     too_soon = client.post(VERIFY, {"resend": "1"})
     assert too_soon.status_code == 429
@@ -265,7 +267,7 @@ def test_the_states_speak_thai(client: Client, user: Any, sms_outbox: list[Any])
         assert "กรอกรหัส</a>" in cooldown
         assert "วินาที" in cooldown
         resend = button(client.get(VERIFY, **thai).content.decode(), "resend")
-        assert re.search(r"ขอรหัสใหม่ได้ใน <span[^>]*>\d+</span> วินาที", resend)
+        assert re.search(r"ขอรหัสใหม่ได้ใน <span[^>]*>\d+ วินาที</span>", resend)
         assert 'data-sepsms-done="ขอรหัสใหม่"' in resend
         for _ in range(4):
             locked = client.post(VERIFY, {"code": "000000"}, **thai).content.decode()
@@ -369,3 +371,53 @@ def test_a_flow_with_odd_times_is_a_page_not_a_5xx(
         assert client.get(VERIFY).status_code == 200
         assert client.post(VERIFY, {"code": "000000"}).status_code in (400, 429)
         assert client.post(VERIFY, {"resend": "1"}).status_code in (302, 429)
+
+
+@pytest.mark.parametrize(
+    ("language", "seconds", "shown"),
+    [
+        ("en", 2922, "49 min"),
+        ("en", 90, "2 min"),
+        ("en", 89, "89 s"),
+        ("en", 1, "1 s"),
+        ("th", 2922, "49 นาที"),
+        ("th", 89, "89 วินาที"),
+    ],
+)
+def test_long_waits_read_in_minutes(language: str, seconds: int, shown: str) -> None:
+    with translation.override(language):
+        assert wait_text(seconds) == shown
+
+
+def test_an_hour_long_limit_is_shown_in_minutes(
+    client: Client, user: Any, sms_outbox: list[Any], settings: Any
+) -> None:
+    """Over the number's hourly limit: the message and the button say minutes, not 2922 s."""
+    settings.SEPSMS = {
+        **settings.SEPSMS,
+        "OTP_RESEND_COOLDOWN": 0,
+        "RATELIMITS": {"otp_send_phone": "1/h"},
+    }
+    client.post("/sepsms/login/", {"phone": "0812345678"})
+    page = client.post(VERIFY, {"resend": "1"})
+    assert page.status_code == 429
+    html = page.content.decode()
+    assert re.search(r"Too many requests: please wait <span[^>]*>\d+ min</span>", html)
+    assert re.search(r"Send a new code in <span[^>]*>\d+ min</span>", button(html, "resend"))
+    assert not re.search(r"\d{3,} s\b", html)
+    assert all(wait >= 90 for wait in counters(html))
+    assert 'class="sepsms-error" role="alert"' in html  # a limit is an error
+
+
+def test_a_code_just_sent_is_a_notice_not_an_error(
+    client: Client, user: Any, sms_outbox: list[Any]
+) -> None:
+    client.post("/sepsms/login/", {"phone": "0812345678"})
+    again = client.post("/sepsms/login/", {"phone": "0812345678"})
+    assert again.status_code == 429
+    html = again.content.decode()
+    assert JUST_SENT in html
+    assert 'class="sepsms-notice" role="alert"' in html
+    assert "sepsms-error" not in html
+    css = Path(finders.find("django_sepsms/phone.css")).read_text()
+    assert ".sepsms-notice {" in css

@@ -108,8 +108,8 @@ _VOLATILE_PAGE: list[tuple[re.Pattern[str], Any]] = [
     (re.compile(r"\d+\*+\d+"), "MASKED"),
     # A countdown's start, read off the clock like the waits below.
     (
-        re.compile(r'data-sepsms-seconds="(\d+)">(\d+)<'),
-        lambda m: f'data-sepsms-seconds="{about(m.group(1))}">{about(m.group(2))}<',
+        re.compile(r'data-sepsms-seconds="(\d+)">(\d+)'),
+        lambda m: f'data-sepsms-seconds="{about(m.group(1))}">{about(m.group(2))}',
     ),
     (re.compile(r"0x+-x+-x+\d+"), "MASKED"),  # the pages' local form
     # A wait in seconds read off the clock: rounded, as a second can tick between two runs.

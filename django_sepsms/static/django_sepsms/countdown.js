@@ -1,7 +1,11 @@
 /* The phone pages of django-sepsms: count each wait down, then unlock what waited.
  *
- * Markup (sepsms/verify.html, sepsms/login.html):
- *   <span data-sepsms-seconds="57">57</span>  a count, in seconds, ticked down to 0;
+ * Markup (sepsms/verify.html, sepsms/login.html, built by django_sepsms/otp/waits.py):
+ *   <span data-sepsms-seconds="2922" data-sepsms-s="{n} s|{n} s"
+ *         data-sepsms-min="{n} min|{n} min">49 min</span>
+ *   a wait, in seconds, ticked down to 0 and shown as the server shows it: minutes
+ *   (rounded up) from 90 s on, else seconds, in the words of data-sepsms-s and
+ *   data-sepsms-min (singular|plural, translated by the server);
  *   an ancestor with data-sepsms-done="Send a new code" gets that text when the count
  *   is over and, if it is a disabled button, is enabled again.
  * The pages work without this file: the server enforces every wait and the
@@ -18,10 +22,25 @@
     if (holder.tagName === "BUTTON") {
       holder.disabled = false;
     }
-    var box = holder.closest(".sepsms-error");
+    var box = holder.closest(".sepsms-error, .sepsms-notice");
     if (box) {
       box.classList.add("sepsms-over");
     }
+  }
+
+  var MINUTES_FROM = 90;
+
+  function words(counter, unit, count) {
+    var forms = (counter.getAttribute("data-sepsms-" + unit) || "").split("|");
+    var form = (count === 1 ? forms[0] : forms[1]) || forms[0];
+    return form ? form.replace("{n}", String(count)) : String(count);
+  }
+
+  function show(counter, seconds) {
+    if (seconds >= MINUTES_FROM) {
+      return words(counter, "min", Math.ceil(seconds / 60));
+    }
+    return words(counter, "s", seconds);
   }
 
   function start(counter) {
@@ -39,7 +58,7 @@
         finish(holder);
         return;
       }
-      counter.textContent = String(Math.ceil(left / 1000));
+      counter.textContent = show(counter, Math.ceil(left / 1000));
       // Wake when the shown number changes next.
       window.setTimeout(tick, (left % 1000) || 1000);
     }
