@@ -5,7 +5,8 @@ DRF, one PostgreSQL database and one cache (see sites.py). Neither sends an
 SMS: this app uses its ``DummyBackend`` (``BENCH_SEPSMS_BACKEND`` may name
 another), django-phone-verify ``peer_backend.SilentBackend``. This app's limits
 are off (``RATELIMITS`` all ``None``, no resend cooldown, the pumping guard
-counting but never judging) so that nothing is refused; ``BENCH_OTP_FLOOR`` sets ``OTP_MIN_ANSWER_TIME`` (unset: the default).
+counting but never judging) so that nothing is refused; ``BENCH_OTP_FLOOR``
+sets ``OTP_MIN_ANSWER_TIME`` (unset: the default).
 """
 
 from __future__ import annotations

@@ -419,5 +419,6 @@ def test_a_code_just_sent_is_a_notice_not_an_error(
     assert JUST_SENT in html
     assert 'class="sepsms-notice" role="alert"' in html
     assert "sepsms-error" not in html
-    css = Path(finders.find("django_sepsms/phone.css")).read_text()
-    assert ".sepsms-notice {" in css
+    found = finders.find("django_sepsms/phone.css")
+    assert isinstance(found, str)
+    assert ".sepsms-notice {" in Path(found).read_text()
