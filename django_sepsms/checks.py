@@ -197,8 +197,14 @@ def _check_otp() -> list[CheckMessage]:
                 id="sepsms.E008",
             )
         )
-    if sepsms_settings.OTP_MAX_ATTEMPTS < 1:
-        messages.append(Error("SEPSMS['OTP_MAX_ATTEMPTS'] must be at least 1.", id="sepsms.E010"))
+    if not 1 <= sepsms_settings.OTP_MAX_ATTEMPTS <= 32767:
+        messages.append(
+            Error(
+                "SEPSMS['OTP_MAX_ATTEMPTS'] must be from 1 to 32767 (a code's tries are "
+                "stored in a small integer).",
+                id="sepsms.E010",
+            )
+        )
     return messages
 
 

@@ -111,6 +111,8 @@ def test_bad_mode_template_batch_attempts_region_tolerance() -> None:
     assert ids(BATCH_SIZE=0) == ["sepsms.E007"]
     assert ids(OTP_TEMPLATE="no placeholder") == ["sepsms.E008"]
     assert ids(OTP_MAX_ATTEMPTS=0) == ["sepsms.E010"]
+    assert ids(OTP_MAX_ATTEMPTS=32768) == ["sepsms.E010"]
+    assert ids(OTP_MAX_ATTEMPTS=32767) == []
     assert ids(PHONE_REGION="XX") == ["sepsms.E011"]
     assert ids(WEBHOOK_TOLERANCE=0) == ["sepsms.E012"]
 

@@ -52,6 +52,17 @@ class Outcome:
     #: stored in one statement that no one listens for (then see ``event_id``).
     event: WebhookEvent | None = None
     event_id: int | None = None
+    #: How the stored event applied (``WebhookEvent.Outcome``), when ``event`` is ``None``.
+    applied: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        """``duplicate``, or how the event applied (``applied``, ``stale``, …)."""
+        if self.duplicate:
+            return "duplicate"
+        if self.event is not None:
+            return str(self.event.outcome)
+        return str(self.applied or "ok")
 
 
 def dedupe_key(
@@ -169,7 +180,7 @@ def _receive_report_on_postgresql(
     waiting = received.outcome == WebhookEvent.Outcome.WAITING
     if not waiting and not webhook_received.has_listeners(WebhookEvent):
         # Nobody to hand the event to: no stand-in row is built.
-        return Outcome(duplicate=False, event_id=received.event_id)
+        return Outcome(duplicate=False, event_id=received.event_id, applied=received.outcome)
     stored = WebhookEvent(
         pk=received.event_id,
         event=event,

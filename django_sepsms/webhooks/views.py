@@ -102,10 +102,7 @@ def webhook(request: HttpRequest) -> HttpResponse:
             type(exc).__name__,
         )
         return JsonResponse({"error": "temporarily unavailable"}, status=500)
-    telemetry.note_webhook(
-        delivery.event,
-        "duplicate" if outcome.duplicate else str(getattr(outcome.event, "outcome", "ok")),
-    )
+    telemetry.note_webhook(delivery.event, outcome.outcome)
     return _answer(_DUPLICATE if outcome.duplicate else _OK)
 
 

@@ -505,7 +505,7 @@ def test_wrong_codes_take_as_long_for_unknown_numbers(
     told apart (p >= 0.01), with codes the app checks ("local-ok") and codes the
     provider checks over HTTP ("ok"), which a decoy never asks. Taken again once on a
     rejection, as the step-one test is."""
-    settings = {**TIMING_SETTINGS, "OTP_MAX_ATTEMPTS": 100_000}
+    settings = {**TIMING_SETTINGS, "OTP_MAX_ATTEMPTS": 10_000}
     verify = "/sepsms/login/verify/"
     clients = {REGISTERED: Client(), UNKNOWN: Client()}
     with clean_site(fault.removeprefix("local-"), settings), extra_settings(fault):

@@ -33,6 +33,7 @@ import django_sepsms
 from django_sepsms.conf import DEFAULT_PUMPING_GUARD
 from django_sepsms.exceptions import OtpRateLimited
 from django_sepsms.otp import limits, pumping
+from django_sepsms.otp.waits import wait_text
 from django_sepsms.signals import pumping_suspected
 from tests.counting import cache_round_trips, counting_caches
 from tests.test_budgets import BACKENDS, CODE_REQUEST_ROUND_TRIPS
@@ -311,7 +312,7 @@ def test_the_login_page_answers_a_tightened_range_as_the_other_limits_do(
     text = page.content.decode()
     assert "Too many requests: please wait" in text
     wait = page["Retry-After"]
-    assert f'data-sepsms-seconds="{wait}">{wait}</span> s and try again.' in text
+    assert f'data-sepsms-seconds="{wait}">{wait_text(int(wait))}</span> and try again.' in text
 
 
 def test_the_dashboard_shows_the_episode(guarded: str, site: Site) -> None:
