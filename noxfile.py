@@ -63,6 +63,8 @@ LINTED = [
 #: every cell runs every test, the cells marked ``full`` (the oldest and the newest
 #: Python and Django, on SQLite) with the full budgets, the others with a tenth, which
 #: keeps CI under half an hour on two cores.
+#: The timing rank tests (``-m timing``: thousands of paced requests, whose answers
+#: are the same code on every cell) run on the ``full`` cells only, for the same reason.
 FULL_FUZZ = {"SEPSMS_FUZZ_EXAMPLES": "2500", "SEPSMS_API_FUZZ_EXAMPLES": "650"}
 LIGHT_FUZZ = {"SEPSMS_FUZZ_EXAMPLES": "300", "SEPSMS_API_FUZZ_EXAMPLES": "60"}
 #: The lowest-bounds cell leaves out the slow, browser and timing tests.
@@ -130,10 +132,10 @@ class Cell:
 
 #: In the order ``--parallel`` starts them: the longest first.
 CELLS = [
-    Cell("3.11", "5.2", "postgres", ci=True),
-    Cell("3.13", "6.1", "postgres-ssb", ci=True),
     Cell("3.11", "5.2", "sqlite", ci=True, full=True),
     Cell("3.13", "6.1", "sqlite", ci=True, full=True),
+    Cell("3.11", "5.2", "postgres", ci=True),
+    Cell("3.13", "6.1", "postgres-ssb", ci=True),
     Cell("3.12", "5.2", "sqlite", ci=True),
     Cell("3.12", "6.0", "sqlite", ci=True),
     Cell("3.12", "5.2", "postgres"),
@@ -224,7 +226,7 @@ def make_tests_session(cell: Cell, number: int) -> None:
         }[cell.database]
     )
     if cell.full:
-        description += " (the full fuzzing budgets)"
+        description += " (the full fuzzing budgets, the timing tests)"
 
     def tests(session: nox.Session) -> None:
         session.install(
@@ -246,6 +248,7 @@ def make_tests_session(cell: Cell, number: int) -> None:
             "no:cacheprovider",
             "--cov",
             "--cov-report=",
+            *([] if cell.full else ["-m", "not timing"]),
             *pytest_args(session),
             env=env,
         )
