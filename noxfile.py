@@ -67,6 +67,8 @@ LINTED = [
 #: are the same code on every cell) run on the ``full`` cells only, for the same reason.
 FULL_FUZZ = {"SEPSMS_FUZZ_EXAMPLES": "2500", "SEPSMS_API_FUZZ_EXAMPLES": "650"}
 LIGHT_FUZZ = {"SEPSMS_FUZZ_EXAMPLES": "300", "SEPSMS_API_FUZZ_EXAMPLES": "60"}
+#: The quick cells and the lowest-bounds cell: the fuzzers still run, briefly.
+QUICK_FUZZ = {"SEPSMS_FUZZ_EXAMPLES": "100", "SEPSMS_API_FUZZ_EXAMPLES": "20"}
 #: The lowest-bounds cell leaves out the slow, browser and timing tests.
 QUICK = ["-m", "not slow and not browser and not timing"]
 #: The sdist cell runs the tests that read what lies outside the package (the docs and
@@ -185,8 +187,8 @@ def pytest_args(session: nox.Session) -> list[str]:
     return [*shlex.split(os.environ.get("PYTEST_ARGS", "")), *session.posargs]
 
 
-def fuzz_env(full: bool) -> dict[str, str]:
-    budgets = FULL_FUZZ if full else LIGHT_FUZZ
+def fuzz_env(full: bool, quick: bool = False) -> dict[str, str]:
+    budgets = FULL_FUZZ if full else QUICK_FUZZ if quick else LIGHT_FUZZ
     return {name: os.environ.get(name, value) for name, value in budgets.items()}
 
 
@@ -244,7 +246,7 @@ def make_tests_session(cell: Cell, number: int) -> None:
             "DATABASE_URL": database_url(cell),
             **redis_env(number),
             "COVERAGE_FILE": str(ROOT / f".coverage.{cell.slug}_{cell.database}"),
-            **fuzz_env(cell.full),
+            **fuzz_env(cell.full, cell.quick),
         }
         session.run(
             "python",
@@ -300,7 +302,7 @@ def tests_lowest(session: nox.Session) -> None:
     )
     show_versions(session)
     session.run("python", "-c", FREEZE, silent=False)
-    env = {"DATABASE_URL": "sqlite://", **redis_env(7), **fuzz_env(False)}
+    env = {"DATABASE_URL": "sqlite://", **redis_env(7), **fuzz_env(False, quick=True)}
     session.run("python", "-m", "pytest", "-q", *QUICK, *pytest_args(session), env=env)
 
 
